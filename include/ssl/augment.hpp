@@ -1,0 +1,2 @@
+#pragma once
+// Umbrella for ssl/augment/ (filled in as components land).

@@ -1,0 +1,64 @@
+#pragma once
+// C = alpha * op(A) * op(B) + beta * C, row-major, float32.
+//   op(A): (M, K), op(B): (K, N), C: (M, N); lda/ldb/ldc are row strides.
+// The one GEMM path of the CPU backend: OpenBLAS's cblas_sgemm when the build
+// defines SSL_USE_OPENBLAS (the CMake option), Eigen's threaded GEMM otherwise.
+#include <Eigen/Core>
+#include <cstdint>
+
+#include "../../tensor/tensor.hpp"
+
+#if defined(SSL_USE_OPENBLAS)
+#include <cblas.h>
+#endif
+
+namespace ssl::ops {
+
+enum class trans : bool { no = false, yes = true };
+
+inline void gemm(cpu, trans ta, trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+#if defined(SSL_USE_OPENBLAS)
+  cblas_sgemm(CblasRowMajor, ta == trans::yes ? CblasTrans : CblasNoTrans, tb == trans::yes ? CblasTrans : CblasNoTrans,
+              int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
+#else
+  using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Stride = Eigen::OuterStride<>;
+  Eigen::Map<Mat, 0, Stride> c(C, M, N, Stride(ldc));
+  if (beta == 0.0f)
+    c.setZero();
+  else if (beta != 1.0f)
+    c *= beta;
+  if (K == 0 || alpha == 0.0f) return;
+  // A stored row-major (M,K) if not transposed, else (K,M); same for B.
+  Eigen::Map<const Mat, 0, Stride> a(A, ta == trans::yes ? K : M, ta == trans::yes ? M : K, Stride(lda));
+  Eigen::Map<const Mat, 0, Stride> b(B, tb == trans::yes ? N : K, tb == trans::yes ? K : N, Stride(ldb));
+  if (ta == trans::no && tb == trans::no)
+    c.noalias() += alpha * a * b;
+  else if (ta == trans::no && tb == trans::yes)
+    c.noalias() += alpha * a * b.transpose();
+  else if (ta == trans::yes && tb == trans::no)
+    c.noalias() += alpha * a.transpose() * b;
+  else
+    c.noalias() += alpha * a.transpose() * b.transpose();
+#endif
+}
+
+/// C(M,N) = alpha * op(A) op(B) + beta * C on whole 2-D tensors (dense strides).
+inline void matmul(const tensor<cpu>& A, trans ta, const tensor<cpu>& B, trans tb, tensor<cpu>& C, float alpha = 1.0f,
+                   float beta = 0.0f) {
+  expect_rank(A, 2, "matmul A");
+  expect_rank(B, 2, "matmul B");
+  const int64_t M = ta == trans::yes ? A.dim(1) : A.dim(0);
+  const int64_t K = ta == trans::yes ? A.dim(0) : A.dim(1);
+  const int64_t Kb = tb == trans::yes ? B.dim(1) : B.dim(0);
+  const int64_t N = tb == trans::yes ? B.dim(0) : B.dim(1);
+  check<shape_error>(K == Kb, "matmul: inner dimensions differ: op(A) is ", M, "x", K, ", op(B) is ", Kb, "x", N,
+                     " (A ", A.shape(), ", B ", B.shape(), ")");
+  if (beta == 0.0f && !(C.rank() == 2 && C.dim(0) == M && C.dim(1) == N)) C = tensor<cpu>(shape{M, N});
+  expect_shape(C, shape{M, N}, "matmul C");
+  gemm(cpu{}, ta, tb, M, N, K, alpha, A.data(), A.dim(1), B.data(), B.dim(1), beta, C.data(), N);
+}
+
+}  // namespace ssl::ops

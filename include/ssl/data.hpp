@@ -1,0 +1,2 @@
+#pragma once
+// Umbrella for ssl/data/ (filled in as components land).

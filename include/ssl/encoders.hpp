@@ -1,0 +1,2 @@
+#pragma once
+// Umbrella for ssl/encoders/ (filled in as components land).

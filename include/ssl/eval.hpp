@@ -1,0 +1,2 @@
+#pragma once
+// Umbrella for ssl/eval/ (filled in as components land).

@@ -1,0 +1,2 @@
+#pragma once
+// Umbrella for ssl/heads/ (filled in as components land).

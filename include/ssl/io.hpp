@@ -1,0 +1,2 @@
+#pragma once
+// Umbrella for ssl/io/ (filled in as components land).

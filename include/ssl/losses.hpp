@@ -1,0 +1,2 @@
+#pragma once
+// Umbrella for ssl/losses/ (filled in as components land).

@@ -1,0 +1,2 @@
+#pragma once
+// Umbrella for ssl/methods/ (filled in as components land).

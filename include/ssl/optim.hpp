@@ -1,0 +1,2 @@
+#pragma once
+// Umbrella for ssl/optim/ (filled in as components land).

@@ -1,0 +1,2 @@
+#pragma once
+// Umbrella for ssl/pretext/ (filled in as components land).

@@ -1,0 +1,170 @@
+#pragma once
+// ssl::tensor<B>: an owning, contiguous float32 array with a shape, living on backend B.
+//
+// Value semantics: copying a tensor copies its elements, moving is free.
+// CPU tensors expose their storage as Eigen maps for the reference kernels.
+#include <Eigen/Core>
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "backend_tags.hpp"
+#include "shape.hpp"
+
+namespace ssl {
+
+/// Contiguous storage of n floats on backend B. Specialised per backend;
+/// the CUDA one lives in backend/cuda/buffer.cuh.
+template <class B>
+class buffer;
+
+template <>
+class buffer<cpu> {
+ public:
+  buffer() = default;
+  explicit buffer(int64_t n) : n_(n) {
+    if (n > 0) {
+      const size_t bytes = ((size_t(n) * sizeof(float) + 63) / 64) * 64;
+      ptr_.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+      if (!ptr_) throw std::bad_alloc();
+    }
+  }
+  buffer(const buffer& o) : buffer(o.n_) {
+    if (n_) std::memcpy(ptr_.get(), o.ptr_.get(), size_t(n_) * sizeof(float));
+  }
+  buffer& operator=(const buffer& o) {
+    if (this != &o) {
+      if (n_ != o.n_) *this = buffer(o.n_);
+      if (n_) std::memcpy(ptr_.get(), o.ptr_.get(), size_t(n_) * sizeof(float));
+    }
+    return *this;
+  }
+  buffer(buffer&&) noexcept = default;
+  buffer& operator=(buffer&&) noexcept = default;
+
+  float* data() { return ptr_.get(); }
+  const float* data() const { return ptr_.get(); }
+  int64_t size() const { return n_; }
+
+ private:
+  struct free_deleter {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float, free_deleter> ptr_;
+  int64_t n_ = 0;
+};
+
+using row_matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using matrix_map = Eigen::Map<row_matrix, Eigen::Aligned64>;
+using const_matrix_map = Eigen::Map<const row_matrix, Eigen::Aligned64>;
+using vector_map = Eigen::Map<Eigen::VectorXf>;
+using const_vector_map = Eigen::Map<const Eigen::VectorXf>;
+
+template <class B = cpu>
+class tensor {
+  static_assert(backend<B>, "ssl::tensor<B>: B must be a backend tag (ssl::cpu or ssl::cuda)");
+
+ public:
+  using backend_type = B;
+
+  tensor() = default;
+  explicit tensor(const ssl::shape& s) : shape_(s), buf_(s.numel()) {}
+  tensor(const ssl::shape& s, float value) requires std::same_as<B, cpu> : tensor(s) { fill(value); }
+
+  static tensor zeros(const ssl::shape& s) requires std::same_as<B, cpu> { return tensor(s, 0.0f); }
+  static tensor full(const ssl::shape& s, float v) requires std::same_as<B, cpu> { return tensor(s, v); }
+  /// Tensor of shape s holding `values` (row-major); sizes must agree.
+  static tensor from(const ssl::shape& s, const std::vector<float>& values) requires std::same_as<B, cpu> {
+    check<shape_error>(int64_t(values.size()) == s.numel(), "tensor::from: shape ", s, " needs ", s.numel(),
+                       " values, got ", values.size());
+    tensor t(s);
+    std::copy(values.begin(), values.end(), t.data());
+    return t;
+  }
+
+  const ssl::shape& shape() const { return shape_; }
+  int rank() const { return shape_.rank(); }
+  int64_t dim(int i) const { return shape_[i]; }
+  int64_t numel() const { return shape_.numel(); }
+  bool empty() const { return numel() == 0; }
+
+  float* data() { return buf_.data(); }
+  const float* data() const { return buf_.data(); }
+
+  /// Flat element access (CPU only).
+  float& operator[](int64_t i) requires std::same_as<B, cpu> { return buf_.data()[i]; }
+  float operator[](int64_t i) const requires std::same_as<B, cpu> { return buf_.data()[i]; }
+  /// Multi-index element access (CPU only), bounds-checked.
+  template <class... I>
+  float& at(I... idx) requires std::same_as<B, cpu> { return buf_.data()[offset(idx...)]; }
+  template <class... I>
+  float at(I... idx) const requires std::same_as<B, cpu> { return buf_.data()[offset(idx...)]; }
+
+  void fill(float v) requires std::same_as<B, cpu> { std::fill_n(data(), numel(), v); }
+  void zero() requires std::same_as<B, cpu> { fill(0.0f); }
+
+  /// Same elements, new shape (element counts must agree). In place.
+  tensor& reshape(const ssl::shape& s) {
+    check<shape_error>(s.numel() == numel(), "tensor::reshape: cannot view ", shape_, " (", numel(),
+                       " elements) as ", s, " (", s.numel(), " elements)");
+    shape_ = s;
+    return *this;
+  }
+  [[nodiscard]] tensor reshaped(const ssl::shape& s) const& { return tensor(*this).reshape(s); }
+  [[nodiscard]] tensor reshaped(const ssl::shape& s) && { return std::move(reshape(s)); }
+
+  /// Row-major matrix view: (dim 0, rest) by default, or (rows, cols).
+  matrix_map matrix() requires std::same_as<B, cpu> { return matrix(rows(), cols()); }
+  const_matrix_map matrix() const requires std::same_as<B, cpu> { return matrix(rows(), cols()); }
+  matrix_map matrix(int64_t r, int64_t c) requires std::same_as<B, cpu> {
+    check<shape_error>(r * c == numel(), "tensor::matrix: ", r, "x", c, " does not fit shape ", shape_);
+    return matrix_map(data(), r, c);
+  }
+  const_matrix_map matrix(int64_t r, int64_t c) const requires std::same_as<B, cpu> {
+    check<shape_error>(r * c == numel(), "tensor::matrix: ", r, "x", c, " does not fit shape ", shape_);
+    return const_matrix_map(data(), r, c);
+  }
+  /// Flat vector view.
+  vector_map vec() requires std::same_as<B, cpu> { return vector_map(data(), numel()); }
+  const_vector_map vec() const requires std::same_as<B, cpu> { return const_vector_map(data(), numel()); }
+
+  /// Copy to a std::vector (CPU only).
+  std::vector<float> to_vector() const requires std::same_as<B, cpu> { return std::vector<float>(data(), data() + numel()); }
+
+ private:
+  int64_t rows() const { return rank() == 0 ? 1 : dim(0); }
+  int64_t cols() const { return rank() == 0 ? 1 : (dim(0) == 0 ? 0 : numel() / dim(0)); }
+
+  template <class... I>
+  int64_t offset(I... idx) const {
+    constexpr int n = sizeof...(I);
+    check<shape_error>(n == rank(), "tensor::at: ", n, " indices for shape ", shape_);
+    const int64_t ids[] = {int64_t(idx)...};
+    int64_t off = 0;
+    for (int i = 0; i < n; ++i) {
+      check<shape_error>(ids[i] >= 0 && ids[i] < shape_[i], "tensor::at: index ", ids[i], " out of range for dimension ",
+                         i, " of shape ", shape_);
+      off = off * shape_[i] + ids[i];
+    }
+    return off;
+  }
+
+  ssl::shape shape_;
+  buffer<B> buf_;
+};
+
+/// Throws shape_error unless t has the expected shape.
+template <class B>
+inline void expect_shape(const tensor<B>& t, const shape& expected, const char* what) {
+  expect_shape(t.shape(), expected, what);
+}
+/// Throws shape_error unless t has rank r.
+template <class B>
+inline void expect_rank(const tensor<B>& t, int r, const char* what) {
+  check<shape_error>(t.rank() == r, what, ": expected a rank-", r, " tensor, got shape ", t.shape());
+}
+
+}  // namespace ssl

@@ -1,0 +1,3 @@
+#pragma once
+// Umbrella for ssl/testing/ (filled in as components land).
+#include "testing/gradient_check.hpp"

@@ -1,0 +1,2 @@
+#pragma once
+// Umbrella for ssl/train/ (filled in as components land).

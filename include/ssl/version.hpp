@@ -1,0 +1,5 @@
+#pragma once
+#define SSL_VERSION_MAJOR 0
+#define SSL_VERSION_MINOR 1
+#define SSL_VERSION_PATCH 0
+#define SSL_VERSION_STRING "0.1.0"
