@@ -12,6 +12,8 @@ build=build/ci
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$PWD/build/ci-install" "${launcher[@]}"
 cmake --build "$build" -j2
 (cd "$build" && OMP_NUM_THREADS=2 ctest --output-on-failure -j1)
+# parsers under AddressSanitizer + UBSan: thousands of random and mutated inputs
+bash scripts/fuzz_asan.sh 3000 1
 # find_package(ssl CONFIG REQUIRED) from a separate project against the installed package
 cmake --install "$build" >/dev/null
 cmake -S examples/consumer -B build/ci-consumer -G Ninja -DCMAKE_PREFIX_PATH="$PWD/build/ci-install" "${launcher[@]}"

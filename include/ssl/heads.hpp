@@ -1,2 +1,5 @@
 #pragma once
-// Umbrella for ssl/heads/ (filled in as components land).
+// Umbrella for ssl/heads/: projection, prediction and DINO heads.
+#include "heads/projection_mlp.hpp"
+#include "heads/mae_decoder.hpp"
+#include "heads/dino_head.hpp"

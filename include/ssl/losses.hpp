@@ -1,2 +1,15 @@
 #pragma once
-// Umbrella for ssl/losses/ (filled in as components land).
+// Umbrella for ssl/losses/: every loss of the library and the Loss concept.
+#include "losses/loss.hpp"
+#include "losses/barlow_twins.hpp"
+#include "losses/byol.hpp"
+#include "losses/cross_entropy.hpp"
+#include "losses/dino.hpp"
+#include "losses/info_nce.hpp"
+#include "losses/koleo.hpp"
+#include "losses/masked_reconstruction.hpp"
+#include "losses/moco.hpp"
+#include "losses/nt_xent.hpp"
+#include "losses/simsiam.hpp"
+#include "losses/triplet.hpp"
+#include "losses/vicreg.hpp"

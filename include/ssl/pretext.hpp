@@ -1,2 +1,7 @@
 #pragma once
-// Umbrella for ssl/pretext/ (filled in as components land).
+// Umbrella for ssl/pretext/: label generators of the classic pretext tasks
+// (rotation prediction, jigsaw puzzles, colorization).
+#include "pretext/colorization.hpp"
+#include "pretext/jigsaw.hpp"
+#include "pretext/rotation.hpp"
+#include "pretext/hog.hpp"

@@ -1,2 +1,3 @@
 #pragma once
-// Umbrella for ssl/train/ (filled in as components land).
+// Umbrella for ssl/train/: the training loop.
+#include "train/trainer.hpp"

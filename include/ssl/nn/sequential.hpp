@@ -2,8 +2,10 @@
 // sequential<M1, ..., Mn>: compile-time composition y = Mn(...M2(M1(x))).
 // saved_type is the tuple of the layers' saved states, so the composed module
 // keeps the "activations belong to the call" contract of its parts.
+#include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "module.hpp"
 
@@ -55,11 +57,16 @@ class sequential {
     collect_from<0>(out, prefix);
   }
 
+  /// Non-trainable state (BN running statistics ...) of the layers that have `collect_buffers`.
+  void collect_buffers(std::vector<std::pair<std::string, tensor<backend_type>*>>& out, const std::string& prefix) {
+    collect_buffers_from<0>(out, prefix);
+  }
+
  private:
   template <size_t I>
   void forward_from(tensor<backend_type>& x, saved_type& s) {
     if constexpr (I < size) {
-      auto o = std::get<I>(layers_).forward(x);
+      auto o = std::get<I>(layers_).forward(std::move(x));  // layers with a forward(tensor&&) overload keep it without a copy
       std::get<I>(s) = std::move(o.saved);
       x = std::move(o.y);
       forward_from<I + 1>(x, s);
@@ -82,6 +89,17 @@ class sequential {
     if constexpr (I < size) {
       std::get<I>(layers_).collect(out, join_name(prefix, std::to_string(I)));
       collect_from<I + 1>(out, prefix);
+    }
+  }
+
+  template <size_t I>
+  void collect_buffers_from(std::vector<std::pair<std::string, tensor<backend_type>*>>& out,
+                            const std::string& prefix) {
+    if constexpr (I < size) {
+      auto& layer = std::get<I>(layers_);
+      if constexpr (requires { layer.collect_buffers(out, prefix); })
+        layer.collect_buffers(out, join_name(prefix, std::to_string(I)));
+      collect_buffers_from<I + 1>(out, prefix);
     }
   }
 

@@ -8,6 +8,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
 #include <new>
 #include <vector>
 
@@ -21,16 +24,95 @@ namespace ssl {
 template <class B>
 class buffer;
 
+namespace detail {
+
+/// Host memory for tensors: 64-byte aligned blocks. Blocks of at least `cache_threshold`
+/// bytes are kept on release and handed out again for the next request of the same size,
+/// so a training step that allocates the same activations every step stops asking the
+/// system for memory after the first step (glibc would mmap/munmap them, paying page faults
+/// every time). The cache holds at most `cache_limit` bytes; `release_cache()` empties it.
+class host_allocator {
+ public:
+  static constexpr size_t cache_threshold = size_t(64) << 10;  // 64 KiB
+  static constexpr size_t cache_limit = size_t(4) << 30;       // 4 GiB
+
+  static host_allocator& instance() {
+    static host_allocator* a = new host_allocator;  // never destroyed: tensors may outlive statics
+    return *a;
+  }
+
+  float* allocate(size_t bytes) {
+    bytes = round(bytes);
+    if (bytes >= cache_threshold) {
+      std::lock_guard lk(m_);
+      auto it = free_.find(bytes);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_ -= bytes;
+        return static_cast<float*>(p);
+      }
+      ++system_allocations_;
+    }
+    void* p = std::aligned_alloc(64, bytes);
+    if (!p) throw std::bad_alloc();
+    return static_cast<float*>(p);
+  }
+
+  void deallocate(float* p, size_t bytes) {
+    if (!p) return;
+    bytes = round(bytes);
+    if (bytes >= cache_threshold) {
+      std::lock_guard lk(m_);
+      if (cached_ + bytes <= cache_limit) {
+        free_[bytes].push_back(p);
+        cached_ += bytes;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+  /// Large blocks obtained from the system so far (cache misses): constant in steady state.
+  uint64_t system_allocations() const {
+    std::lock_guard lk(m_);
+    return system_allocations_;
+  }
+  size_t cached_bytes() const {
+    std::lock_guard lk(m_);
+    return cached_;
+  }
+  /// Returns every cached block to the system.
+  void release_cache() {
+    std::lock_guard lk(m_);
+    for (auto& [bytes, blocks] : free_)
+      for (void* p : blocks) std::free(p);
+    free_.clear();
+    cached_ = 0;
+  }
+
+ private:
+  static size_t round(size_t bytes) { return ((bytes + 63) / 64) * 64; }
+  mutable std::mutex m_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  size_t cached_ = 0;
+  uint64_t system_allocations_ = 0;
+};
+
+}  // namespace detail
+
+/// Large host blocks requested from the system so far (see detail::host_allocator).
+inline uint64_t host_system_allocations() { return detail::host_allocator::instance().system_allocations(); }
+/// Frees the host allocator's cache of released blocks.
+inline void release_host_cache() { detail::host_allocator::instance().release_cache(); }
+
 template <>
 class buffer<cpu> {
  public:
   buffer() = default;
   explicit buffer(int64_t n) : n_(n) {
-    if (n > 0) {
-      const size_t bytes = ((size_t(n) * sizeof(float) + 63) / 64) * 64;
-      ptr_.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-      if (!ptr_) throw std::bad_alloc();
-    }
+    if (n > 0) ptr_.reset(detail::host_allocator::instance().allocate(size_t(n) * sizeof(float)));
+    ptr_.get_deleter().n = n;
   }
   buffer(const buffer& o) : buffer(o.n_) {
     if (n_) std::memcpy(ptr_.get(), o.ptr_.get(), size_t(n_) * sizeof(float));
@@ -42,18 +124,23 @@ class buffer<cpu> {
     }
     return *this;
   }
-  buffer(buffer&&) noexcept = default;
-  buffer& operator=(buffer&&) noexcept = default;
+  buffer(buffer&& o) noexcept : ptr_(std::move(o.ptr_)), n_(std::exchange(o.n_, 0)) {}
+  buffer& operator=(buffer&& o) noexcept {
+    ptr_ = std::move(o.ptr_);
+    n_ = std::exchange(o.n_, 0);
+    return *this;
+  }
 
   float* data() { return ptr_.get(); }
   const float* data() const { return ptr_.get(); }
   int64_t size() const { return n_; }
 
  private:
-  struct free_deleter {
-    void operator()(float* p) const { std::free(p); }
+  struct release {
+    int64_t n = 0;
+    void operator()(float* p) const { detail::host_allocator::instance().deallocate(p, size_t(n) * sizeof(float)); }
   };
-  std::unique_ptr<float, free_deleter> ptr_;
+  std::unique_ptr<float, release> ptr_;
   int64_t n_ = 0;
 };
 

@@ -1,0 +1,170 @@
+#pragma once
+// Batch normalisation on the CPU, per channel c over M = N * H * W values
+// (x is (N, C) or (N, C, H, W)), parallel over channels.
+//   train: mu = mean(x), var = mean((x - mu)^2) (biased), xhat = (x - mu) / sqrt(var + eps)
+//          (backward keeps x, mu and invstd and recomputes xhat: one tensor fewer per layer)
+//   eval:  xhat = (x - running_mean) / sqrt(running_var + eps)
+//   y = gamma * xhat + beta, optionally followed by ReLU (fused: saves a pass and a tensor).
+// Backward (train), g = dy (masked by y > 0 when ReLU is fused):
+//   dbeta += Σ g,  dgamma += Σ g * xhat
+//   dx = gamma * invstd * (g - mean(g) - xhat * mean(g * xhat))
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "../../core/parallel.hpp"
+#include "../../tensor/tensor.hpp"
+
+namespace ssl::ops {
+
+/// Layout of a batch-norm input: `channels` channels, each seen as `batch` runs of `inner` values.
+struct batch_norm_layout {
+  int64_t batch = 0, channels = 0, inner = 1;
+  int64_t count() const { return batch * inner; }  // M: values per channel
+};
+
+inline batch_norm_layout batch_norm_layout_of(const shape& x, int64_t channels, const char* what = "batch_norm") {
+  check<shape_error>(x.rank() == 2 || x.rank() == 4, what, ": expected input (N, ", channels, ") or (N, ", channels,
+                     ", H, W), got shape ", x);
+  check<shape_error>(x[1] == channels, what, ": expected ", channels, " channels (dimension 1), got shape ", x);
+  batch_norm_layout l;
+  l.batch = x[0];
+  l.channels = channels;
+  l.inner = x.rank() == 4 ? x[2] * x[3] : 1;
+  return l;
+}
+
+namespace detail {
+using bn_row = Eigen::Map<const Eigen::ArrayXf>;
+using bn_row_out = Eigen::Map<Eigen::ArrayXf>;
+}  // namespace detail
+
+/// Train-mode forward. Writes y (x's shape), the batch mean and biased variance (C) and
+/// invstd = 1 / sqrt(var + eps) (C). Backward recomputes xhat from x, mean and invstd.
+/// Statistics in two passes (mean, then squared deviations): vectorised float sums per row of
+/// `inner` values, accumulated across rows in double.
+inline void batch_norm_forward_train(const tensor<cpu>& x, const tensor<cpu>& gamma, const tensor<cpu>& beta, float eps,
+                                     bool fuse_relu, tensor<cpu>& y, std::vector<float>& mean, std::vector<float>& var,
+                                     std::vector<float>& invstd) {
+  const int64_t C = gamma.numel();
+  const batch_norm_layout l = batch_norm_layout_of(x.shape(), C);
+  check<value_error>(l.count() > 1, "batch_norm: expected more than 1 value per channel in training, got input shape ",
+                     x.shape());
+  if (!(y.shape() == x.shape())) y = tensor<cpu>(x.shape());
+  mean.assign(size_t(C), 0.0f);
+  var.assign(size_t(C), 0.0f);
+  invstd.assign(size_t(C), 0.0f);
+  const int64_t M = l.count(), S = C * l.inner;
+  parallel_for(0, C, [&](int64_t c) {
+    double s = 0;
+    for (int64_t n = 0; n < l.batch; ++n) s += detail::bn_row(x.data() + n * S + c * l.inner, l.inner).sum();
+    const float mu = float(s / double(M));
+    double ss = 0;
+    for (int64_t n = 0; n < l.batch; ++n)
+      ss += (detail::bn_row(x.data() + n * S + c * l.inner, l.inner) - mu).square().sum();
+    const double v = ss / double(M);
+    const float is = float(1.0 / std::sqrt(v + double(eps)));
+    mean[size_t(c)] = mu;
+    var[size_t(c)] = float(v);
+    invstd[size_t(c)] = is;
+    const float scale = gamma[c] * is, offset = beta[c] - mu * scale;
+    for (int64_t n = 0; n < l.batch; ++n) {
+      const int64_t off = n * S + c * l.inner;
+      auto out = detail::bn_row_out(y.data() + off, l.inner);
+      if (fuse_relu)
+        out = (detail::bn_row(x.data() + off, l.inner) * scale + offset).max(0.0f);
+      else
+        out = detail::bn_row(x.data() + off, l.inner) * scale + offset;
+    }
+  }, 4);
+}
+
+/// Eval-mode forward with given statistics: y = gamma * (x - mean) / sqrt(var + eps) + beta (then ReLU if fused).
+inline void batch_norm_forward_eval(const tensor<cpu>& x, const tensor<cpu>& gamma, const tensor<cpu>& beta,
+                                    const tensor<cpu>& running_mean, const tensor<cpu>& running_var, float eps,
+                                    bool fuse_relu, tensor<cpu>& y) {
+  const int64_t C = gamma.numel();
+  const batch_norm_layout l = batch_norm_layout_of(x.shape(), C);
+  if (!(y.shape() == x.shape())) y = tensor<cpu>(x.shape());
+  const int64_t S = C * l.inner;
+  parallel_for(0, C, [&](int64_t c) {
+    const float scale = gamma[c] / std::sqrt(running_var[c] + eps);
+    const float offset = beta[c] - running_mean[c] * scale;
+    for (int64_t n = 0; n < l.batch; ++n) {
+      const int64_t off = n * S + c * l.inner;
+      auto out = detail::bn_row_out(y.data() + off, l.inner);
+      if (fuse_relu)
+        out = (detail::bn_row(x.data() + off, l.inner) * scale + offset).max(0.0f);
+      else
+        out = detail::bn_row(x.data() + off, l.inner) * scale + offset;
+    }
+  }, 4);
+}
+
+/// Train-mode backward from the saved input x and its batch mean / invstd (xhat is recomputed).
+/// Accumulates dgamma, dbeta (+=); writes dx. With fuse_relu, dy is masked by gamma * xhat + beta > 0.
+inline void batch_norm_backward_train(const tensor<cpu>& dy, const tensor<cpu>& x, const std::vector<float>& mean,
+                                      const std::vector<float>& invstd, const tensor<cpu>& gamma,
+                                      const tensor<cpu>& beta, bool fuse_relu, tensor<cpu>& dx, tensor<cpu>& dgamma,
+                                      tensor<cpu>& dbeta) {
+  const int64_t C = gamma.numel();
+  const batch_norm_layout l = batch_norm_layout_of(x.shape(), C);
+  expect_shape(dy, x.shape(), "batch_norm backward dy");
+  check<shape_error>(int64_t(invstd.size()) == C && int64_t(mean.size()) == C, "batch_norm backward: expected ", C,
+                     " saved mean and invstd values, got ", mean.size(), " and ", invstd.size());
+  if (!(dx.shape() == x.shape())) dx = tensor<cpu>(x.shape());
+  const int64_t M = l.count(), S = C * l.inner;
+  parallel_for(0, C, [&](int64_t c) {
+    const float mu = mean[size_t(c)], is = invstd[size_t(c)];
+    // ReLU input z = gamma * xhat + beta > 0  <=>  x * zs + zo > 0
+    const float zs = gamma[c] * is, zo = beta[c] - mu * zs;
+    double sg = 0, sgx = 0;
+    for (int64_t n = 0; n < l.batch; ++n) {
+      const int64_t off = n * S + c * l.inner;
+      const auto xr = detail::bn_row(x.data() + off, l.inner);
+      const auto gr = detail::bn_row(dy.data() + off, l.inner);
+      if (fuse_relu) {
+        const auto g = (xr * zs + zo > 0.0f).select(gr, 0.0f);
+        sg += g.sum();
+        sgx += (g * (xr - mu)).sum();
+      } else {
+        sg += gr.sum();
+        sgx += (gr * (xr - mu)).sum();
+      }
+    }
+    sgx *= is;  // Σ g * xhat
+    dbeta[c] += float(sg);
+    dgamma[c] += float(sgx);
+    const float mg = float(sg / double(M)), mgx = float(sgx / double(M));
+    const float k = gamma[c] * is;
+    // dx = k * (g - mean(g) - xhat * mean(g * xhat)), xhat = (x - mu) * is
+    const float a = k, b = -k * (mg - mu * is * mgx), cx = -k * is * mgx;
+    for (int64_t n = 0; n < l.batch; ++n) {
+      const int64_t off = n * S + c * l.inner;
+      const auto xr = detail::bn_row(x.data() + off, l.inner);
+      const auto gr = detail::bn_row(dy.data() + off, l.inner);
+      auto out = detail::bn_row_out(dx.data() + off, l.inner);
+      if (fuse_relu)
+        out = (xr * zs + zo > 0.0f).select(gr, 0.0f) * a + xr * cx + b;
+      else
+        out = gr * a + xr * cx + b;
+    }
+  }, 4);
+}
+
+/// Running-statistics update after a train-mode batch of M values per channel:
+///   running = (1 - momentum) * running + momentum * batch   (unbiased variance: var * M / (M - 1))
+/// where momentum = 1 / num_batches_tracked for a cumulative average (PyTorch momentum=None).
+inline void batch_norm_update_running(tensor<cpu>& running_mean, tensor<cpu>& running_var,
+                                      const std::vector<float>& mean, const std::vector<float>& var, int64_t count,
+                                      float momentum) {
+  const float unbias = float(double(count) / double(count - 1));
+  for (int64_t c = 0; c < running_mean.numel(); ++c) {
+    running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean[size_t(c)];
+    running_var[c] = (1.0f - momentum) * running_var[c] + momentum * var[size_t(c)] * unbias;
+  }
+}
+
+}  // namespace ssl::ops

@@ -1,0 +1,23 @@
+#pragma once
+// Umbrella of the CUDA backend: include from .cu files compiled by nvcc only.
+// A CPU-only build never sees this header (it #errors outside nvcc).
+//   tensor<cuda> storage and transfers, the stream/cuBLAS context, and ops::... overloads on
+//   tensor<cuda> for every op of backend/cpu: gemm, activations, linear, layer/batch norm,
+//   conv2d, pooling, multi-head attention, softmax, NT-Xent, optimizer updates and EMA.
+#if !defined(__CUDACC__)
+#error "<ssl/cuda.hpp> is for nvcc translation units (.cu); CPU-only code includes <ssl/ssl.hpp>"
+#endif
+#include "backend/cuda/attention.cuh"
+#include "backend/cuda/batch_norm.cuh"
+#include "backend/cuda/buffer.cuh"
+#include "backend/cuda/context.cuh"
+#include "backend/cuda/conv2d.cuh"
+#include "backend/cuda/elementwise.cuh"
+#include "backend/cuda/gemm.cuh"
+#include "backend/cuda/layer_norm.cuh"
+#include "backend/cuda/linear.cuh"
+#include "backend/cuda/nt_xent.cuh"
+#include "backend/cuda/optim.cuh"
+#include "backend/cuda/pooling.cuh"
+#include "backend/cuda/softmax.cuh"
+#include "backend/cuda/tokens.cuh"

@@ -1,0 +1,268 @@
+#pragma once
+// vit<B>: Vision Transformer encoder (Dosovitskiy et al. 2021; timm / DINO / MAE layout).
+//   x (N, C, H, W) -> patch tokens (N, L, D), L = (H/p)(W/p)      patch_embed (Conv2d k = s = p)
+//   seq = [cls_token; tokens] + pos_embed (bicubic-resized for other grids)   (N, 1 + L, D)
+//   [optional] keep only [CLS] + the visible patches of a token_mask (MAE: pos added before the gather)
+//   seq = block_depth-1(... block_0(seq))                                     pre-norm blocks
+//   tokens = norm(seq)                                                        (N, T, D), LN eps 1e-6
+//   feature = tokens[:, 0] (pool::cls) or mean over the patch tokens (pool::mean)   (N, D)
+// Names: cls_token (1,1,D), pos_embed (1,1+G,D), patch_embed.proj.*, blocks.<i>.*, norm.* (timm).
+// Init: cls_token, pos_embed trunc_normal(0.02); patch proj xavier_uniform, bias 0; linears
+// trunc_normal(0.02), bias 0; LayerNorms 1 / 0. Drop-path rates rise linearly to drop_path over depth.
+// vit_options::tiny4() is ViT-T/4 of shared/WORKLOADS.md: 28x28x1, p 4, D 192, depth 6, 3 heads,
+// 2,682,624 parameters. Any input whose sides are multiples of p works (12x12 crops: 3x3 tokens).
+//
+// Paths: forward/backward (features), forward_tokens/backward_tokens (all tokens, optional mask;
+// MAE, MaskFeat, DINO patch losses), infer/infer_tokens (no saved state), attention(x, layer)
+// and cls_attention(x) (DINO attention maps).
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../nn/layer_norm.hpp"
+#include "../nn/patch_embed.hpp"
+#include "../nn/pos_embed.hpp"
+#include "../nn/transformer_block.hpp"
+
+namespace ssl {
+
+enum class vit_pool { cls, mean };
+
+struct vit_options {
+  int64_t image_size = 28;  // base resolution: the position table covers (image_size / patch)^2 tokens
+  int64_t patch = 4;
+  int64_t in_channels = 1;
+  int64_t dim = 192;
+  int64_t depth = 6;
+  int64_t heads = 3;
+  float mlp_ratio = 4.0f;
+  float norm_eps = 1e-6f;
+  float drop_path = 0.0f;  // stochastic-depth rate of the last block
+  pos_embed_kind pos = pos_embed_kind::learned;
+  vit_pool pool = vit_pool::cls;
+
+  /// ViT-T/4 exactly as shared/WORKLOADS.md (Fashion-MNIST, 2,682,624 parameters).
+  static vit_options tiny4() { return {}; }
+  /// ViT-Tiny (D 192, depth 12, 3 heads) and ViT-Small (D 384, depth 12, 6 heads) at any patch / size.
+  static vit_options tiny(int64_t image_size, int64_t patch, int64_t in_channels = 3) {
+    return {.image_size = image_size, .patch = patch, .in_channels = in_channels, .dim = 192, .depth = 12, .heads = 3};
+  }
+  static vit_options small(int64_t image_size, int64_t patch, int64_t in_channels = 3) {
+    return {.image_size = image_size, .patch = patch, .in_channels = in_channels, .dim = 384, .depth = 12, .heads = 6};
+  }
+};
+
+template <class B = cpu>
+class vit {
+ public:
+  using backend_type = B;
+  using block_type = transformer_block<B>;
+  struct saved_type {
+    typename patch_embed<B>::saved_type patch;
+    typename pos_embed<B>::saved_type pos;
+    std::vector<int32_t> gather;  // rows of [CLS, patches] kept (empty: all)
+    int64_t full_tokens = 0;      // 1 + L before the gather
+    std::vector<typename block_type::saved_type> blocks;
+    typename layer_norm<B>::saved_type norm;
+    vit_pool pool = vit_pool::cls;
+  };
+
+  explicit vit(const vit_options& o = vit_options::tiny4(), rng gen = rng(0)) : opt_(check_options(o)) {
+    patch_ = patch_embed<B>({.in_channels = o.in_channels, .patch = o.patch, .dim = o.dim}, gen.fork(0));
+    cls_ = parameter<B>(shape{1, 1, o.dim}, param_kind::weight);
+    rng cls_gen = gen.fork(1);
+    init::trunc_normal(cls_.value, cls_gen, 0.02f);
+    const int64_t g = o.image_size / o.patch;
+    pos_ = pos_embed<B>({.grid_h = g, .grid_w = g, .dim = o.dim, .kind = o.pos}, gen.fork(2));
+    for (int64_t i = 0; i < o.depth; ++i) {
+      const float dp = o.depth > 1 ? o.drop_path * float(i) / float(o.depth - 1) : o.drop_path;
+      blocks_.emplace_back(transformer_block_options{.dim = o.dim, .heads = o.heads, .mlp_ratio = o.mlp_ratio,
+                                                     .norm_eps = o.norm_eps, .drop_path = dp},
+                           gen.fork(100 + uint64_t(i)));
+    }
+    norm_ = layer_norm<B>(o.dim, o.norm_eps);
+    pool_ = o.pool;
+  }
+
+  const vit_options& options() const { return opt_; }
+  int64_t feature_dim() const { return opt_.dim; }
+  int64_t dim() const { return opt_.dim; }
+  int64_t depth() const { return opt_.depth; }
+  int64_t patch_size() const { return opt_.patch; }
+  /// Patch tokens at the base resolution (49 for ViT-T/4).
+  int64_t num_patches() const { return pos_.options().grid_h * pos_.options().grid_w; }
+  vit_pool pool() const { return pool_; }
+  /// Which token(s) forward / infer return as the feature: [CLS] or the mean of the patch tokens.
+  void set_pool(vit_pool p) { pool_ = p; }
+
+  patch_embed<B>& patch() { return patch_; }
+  pos_embed<B>& pos() { return pos_; }
+  parameter<B>& cls_token() { return cls_; }
+  block_type& block(int64_t i) { return blocks_.at(size_t(i)); }
+  layer_norm<B>& norm() { return norm_; }
+
+  // ---- tokens ---------------------------------------------------------------------------
+  /// All output tokens after the final norm: (N, 1 + L, D), or (N, 1 + K, D) with a mask.
+  output<saved_type, B> forward_tokens(const tensor<B>& x, const token_mask* mask = nullptr) {
+    check_input(x);
+    output<saved_type, B> out;
+    auto& s = out.saved;
+    auto pe = patch_.forward(x);
+    s.patch = std::move(pe.saved);
+    const auto [gh, gw] = patch_.grid(x.dim(2), x.dim(3));
+    tensor<B> seq = pos_.infer(ops::prepend_token(pe.y, cls_.value), gh, gw);
+    s.pos = {gh, gw};
+    s.full_tokens = 1 + gh * gw;
+    if (mask) {
+      s.gather = gather_rows(*mask, x.dim(0), gh * gw);
+      seq = ops::gather_tokens(seq, s.gather, 1 + mask->kept);
+    }
+    s.blocks.resize(blocks_.size());
+    for (size_t i = 0; i < blocks_.size(); ++i) {
+      auto b = blocks_[i].forward(seq);
+      s.blocks[i] = std::move(b.saved);
+      seq = std::move(b.y);
+    }
+    auto n = norm_.forward(seq);
+    s.norm = std::move(n.saved);
+    out.y = std::move(n.y);
+    return out;
+  }
+
+  /// Backward of forward_tokens: dtokens (shape of its output) -> dx (N, C, H, W); accumulates grads.
+  tensor<B> backward_tokens(const saved_type& s, const tensor<B>& dtokens) {
+    tensor<B> g = norm_.backward(s.norm, dtokens);
+    for (size_t i = blocks_.size(); i-- > 0;) g = blocks_[i].backward(s.blocks[i], g);
+    if (!s.gather.empty()) g = ops::scatter_tokens(g, s.gather, s.full_tokens);
+    g = pos_.backward(s.pos, g);
+    const int64_t N = g.dim(0), T = g.dim(1), D = opt_.dim;
+    tensor<B> dpatch(shape{N, T - 1, D});
+    for (int64_t n = 0; n < N; ++n) {
+      const float* src = g.data() + n * T * D;
+      for (int64_t c = 0; c < D; ++c) cls_.grad[c] += src[c];
+      std::copy_n(src + D, (T - 1) * D, dpatch.data() + n * (T - 1) * D);
+    }
+    return patch_.backward(s.patch, dpatch);
+  }
+
+  /// Inference on all (or the masked subset of) tokens. When `attn` is given, attn->at(i)
+  /// receives block i's attention probabilities (N, H, T, T).
+  tensor<B> infer_tokens(const tensor<B>& x, const token_mask* mask = nullptr, std::vector<tensor<B>>* attn = nullptr) const {
+    check_input(x);
+    const auto [gh, gw] = patch_.grid(x.dim(2), x.dim(3));
+    tensor<B> seq = pos_.infer(ops::prepend_token(patch_.infer(x), cls_.value), gh, gw);
+    if (mask) seq = ops::gather_tokens(seq, gather_rows(*mask, x.dim(0), gh * gw), 1 + mask->kept);
+    if (attn) attn->assign(blocks_.size(), tensor<B>());
+    for (size_t i = 0; i < blocks_.size(); ++i) seq = blocks_[i].infer(seq, attn ? &(*attn)[i] : nullptr);
+    return norm_.infer(seq);
+  }
+
+  /// Attention probabilities of block `layer` (negative counts from the end): (N, H, T, T).
+  tensor<B> attention(const tensor<B>& x, int64_t layer = -1) const {
+    const int64_t L = layer < 0 ? opt_.depth + layer : layer;
+    check<value_error>(L >= 0 && L < opt_.depth, "vit::attention: layer ", layer, " outside a depth of ", opt_.depth);
+    check_input(x);
+    const auto [gh, gw] = patch_.grid(x.dim(2), x.dim(3));
+    tensor<B> seq = pos_.infer(ops::prepend_token(patch_.infer(x), cls_.value), gh, gw);
+    tensor<B> probs;
+    for (int64_t i = 0; i <= L; ++i) seq = blocks_[size_t(i)].infer(seq, i == L ? &probs : nullptr);
+    return probs;
+  }
+  /// The [CLS] query's attention over all T tokens ([CLS] first) in the last block: (N, H, T).
+  tensor<B> cls_attention(const tensor<B>& x) const {
+    const tensor<B> p = attention(x, -1);
+    const int64_t N = p.dim(0), H = p.dim(1), T = p.dim(2);
+    tensor<B> out(shape{N, H, T});
+    for (int64_t nh = 0; nh < N * H; ++nh) std::copy_n(p.data() + nh * T * T, T, out.data() + nh * T);
+    return out;
+  }
+
+  // ---- features (Encoder) -----------------------------------------------------------------
+  output<saved_type, B> forward(const tensor<B>& x) {
+    auto o = forward_tokens(x);
+    o.saved.pool = pool_;
+    return {pool_tokens(o.y, pool_), std::move(o.saved)};
+  }
+  tensor<B> backward(const saved_type& s, const tensor<B>& dy) {
+    const int64_t N = dy.dim(0), D = opt_.dim, T = int64_t(s.gather.empty() ? s.full_tokens : s.gather.size() / N);
+    expect_shape(dy, shape{N, D}, "vit::backward dy");
+    tensor<B> dt(shape{N, T, D}, 0.0f);
+    for (int64_t n = 0; n < N; ++n) {
+      const float* g = dy.data() + n * D;
+      float* r = dt.data() + n * T * D;
+      if (s.pool == vit_pool::cls) {
+        std::copy_n(g, D, r);
+      } else {
+        const float w = 1.0f / float(T - 1);
+        for (int64_t t = 1; t < T; ++t)
+          for (int64_t c = 0; c < D; ++c) r[t * D + c] = g[c] * w;
+      }
+    }
+    return backward_tokens(s, dt);
+  }
+  tensor<B> infer(const tensor<B>& x) const { return pool_tokens(infer_tokens(x), pool_); }
+
+  /// [CLS] output or mean of the patch outputs of a (N, T, D) token tensor -> (N, D).
+  static tensor<B> pool_tokens(const tensor<B>& tokens, vit_pool p) {
+    const int64_t N = tokens.dim(0), T = tokens.dim(1), D = tokens.dim(2);
+    tensor<B> f(shape{N, D}, 0.0f);
+    for (int64_t n = 0; n < N; ++n) {
+      const float* r = tokens.data() + n * T * D;
+      float* o = f.data() + n * D;
+      if (p == vit_pool::cls) {
+        std::copy_n(r, D, o);
+      } else {
+        for (int64_t t = 1; t < T; ++t)
+          for (int64_t c = 0; c < D; ++c) o[c] += r[t * D + c];
+        for (int64_t c = 0; c < D; ++c) o[c] /= float(T - 1);
+      }
+    }
+    return f;
+  }
+
+  void collect(param_list<B>& out, const std::string& prefix) {
+    out.push_back({join_name(prefix, "cls_token"), &cls_});
+    pos_.collect(out, prefix);
+    patch_.collect(out, join_name(prefix, "patch_embed"));
+    for (size_t i = 0; i < blocks_.size(); ++i) blocks_[i].collect(out, join_name(prefix, "blocks." + std::to_string(i)));
+    norm_.collect(out, join_name(prefix, "norm"));
+  }
+
+ private:
+  static const vit_options& check_options(const vit_options& o) {
+    check<value_error>(o.patch > 0 && o.image_size > 0 && o.image_size % o.patch == 0,
+                       "vit: expected image_size a positive multiple of patch, got image_size ", o.image_size,
+                       ", patch ", o.patch);
+    check<value_error>(o.dim > 0 && o.depth > 0 && o.heads > 0 && o.dim % o.heads == 0,
+                       "vit: expected dim divisible by heads and depth > 0, got dim ", o.dim, ", heads ", o.heads,
+                       ", depth ", o.depth);
+    return o;
+  }
+  void check_input(const tensor<B>& x) const {
+    check<shape_error>(x.rank() == 4 && x.dim(1) == opt_.in_channels && x.dim(2) % opt_.patch == 0 &&
+                           x.dim(3) % opt_.patch == 0 && x.dim(2) > 0 && x.dim(3) > 0,
+                       "vit: expected images (N, ", opt_.in_channels, ", H, W) with H, W multiples of ", opt_.patch,
+                       ", got ", x.shape());
+  }
+  /// Row indices into [CLS, patches]: 0 then 1 + keep, per sample.
+  static std::vector<int32_t> gather_rows(const token_mask& m, int64_t N, int64_t L) {
+    check<shape_error>(m.batch == N && m.tokens == L, "vit: the token mask is for ", m.batch, " samples of ", m.tokens,
+                       " patches, the input has ", N, " samples of ", L, " patches");
+    std::vector<int32_t> rows(size_t(N * (1 + m.kept)));
+    for (int64_t n = 0; n < N; ++n) {
+      rows[size_t(n * (1 + m.kept))] = 0;
+      for (int64_t k = 0; k < m.kept; ++k) rows[size_t(n * (1 + m.kept) + 1 + k)] = 1 + m.keep[size_t(n * m.kept + k)];
+    }
+    return rows;
+  }
+
+  vit_options opt_;
+  patch_embed<B> patch_;
+  parameter<B> cls_;
+  pos_embed<B> pos_;
+  std::vector<block_type> blocks_;
+  layer_norm<B> norm_;
+  vit_pool pool_ = vit_pool::cls;
+};
+
+}  // namespace ssl

@@ -1,0 +1,128 @@
+#pragma once
+// DINO's self-distillation loss (Caron et al. 2021, "Emerging Properties in
+// Self-Supervised Vision Transformers").
+//
+// student: (V, B, K) outputs for V crops (the G global crops first), teacher: (G, B, K).
+//   t_g = softmax((teacher_g - c) / tau_t)      (centred, sharpened; stop-gradient)
+//   log s_v = log_softmax(student_v / tau_s)
+//   L = 1/P sum_{g, v != g} 1/B sum_b sum_k -t_gbk log s_vbk,   P = number of such pairs.
+// Gradient: with n_v the number of teacher crops paired with student crop v and
+//   T_v = sum_{g != v} t_g,  d student_vb = (n_v softmax(student_vb / tau_s) - T_vb) / (tau_s B P).
+// The center c (K) is state: `update_center(teacher)` after the step sets
+//   c <- m c + (1 - m) mean_{g, b} teacher_gb.
+// The teacher temperature is schedulable: set_teacher_temperature, or warmup_teacher_temperature
+// (DINO's linear warm-up over the first epochs, then constant).
+#include "detail/row_math.hpp"
+
+namespace ssl {
+
+struct dino_result {
+  float value = 0;
+  tensor<cpu> grad_student;  // (V, B, K)
+};
+
+class dino {
+ public:
+  dino() = default;
+  dino(int64_t out_dim, float student_temperature = 0.1f, float teacher_temperature = 0.04f,
+       float center_momentum = 0.9f)
+      : student_t_(student_temperature), teacher_t_(teacher_temperature), momentum_(center_momentum) {
+    check<value_error>(out_dim > 0, "dino: expected out_dim > 0, got ", out_dim);
+    losses_detail::expect_positive(student_temperature, "dino student temperature");
+    losses_detail::expect_positive(teacher_temperature, "dino teacher temperature");
+    check<value_error>(center_momentum >= 0.0f && center_momentum <= 1.0f,
+                       "dino center momentum: expected a value in [0, 1], got ", center_momentum);
+    center_ = tensor<cpu>(shape{out_dim}, 0.0f);
+  }
+
+  float student_temperature() const { return student_t_; }
+  float teacher_temperature() const { return teacher_t_; }
+  float center_momentum() const { return momentum_; }
+  void set_teacher_temperature(float t) {
+    losses_detail::expect_positive(t, "dino teacher temperature");
+    teacher_t_ = t;
+  }
+  /// DINO's schedule: linear from `start` to `end` over `warmup_epochs`, then `end`.
+  static float warmup_teacher_temperature(float start, float end, int warmup_epochs, int epoch) {
+    if (epoch >= warmup_epochs || warmup_epochs <= 1) return end;
+    return start + (end - start) * float(epoch) / float(warmup_epochs - 1);
+  }
+
+  /// The center (K), for checkpoints; `load_center` restores it.
+  const tensor<cpu>& center() const { return center_; }
+  void load_center(tensor<cpu> c) {
+    expect_shape(c, center_.shape(), "dino::load_center");
+    center_ = std::move(c);
+  }
+
+  // student: (V, B, K), teacher: (G, B, K) with 1 <= G <= V
+  dino_result operator()(const tensor<cpu>& student, const tensor<cpu>& teacher) const {
+    namespace ld = losses_detail;
+    const int64_t K = center_.numel();
+    check<shape_error>(K > 0, "dino: default-constructed loss (no out_dim)");
+    check<shape_error>(student.rank() == 3 && student.dim(2) == K && student.dim(1) > 0 && student.dim(0) > 0,
+                       "dino student: expected (V, B, ", K, "), got ", student.shape());
+    const int64_t V = student.dim(0), B = student.dim(1);
+    check<shape_error>(teacher.rank() == 3 && teacher.dim(1) == B && teacher.dim(2) == K && teacher.dim(0) >= 1 &&
+                           teacher.dim(0) <= V,
+                       "dino teacher: expected (G, ", B, ", ", K, ") with 1 <= G <= ", V, ", got ", teacher.shape());
+    const int64_t G = teacher.dim(0);
+    int64_t pairs = 0;
+    for (int64_t v = 0; v < V; ++v) pairs += v < G ? G - 1 : G;
+    check<shape_error>(pairs > 0, "dino: no (teacher, student) pairs with different crops: 1 teacher crop and 1 student crop");
+
+    // T_v summed teacher probabilities paired with student crop v; T_all = sum_g t_g.
+    tensor<cpu> t(teacher.shape());  // (G, B, K) teacher probabilities
+    const float inv_tt = 1.0f / teacher_t_, inv_ts = 1.0f / student_t_;
+    parallel_for(0, G * B, [&](int64_t r) {
+      const float* x = teacher.data() + r * K;
+      float* p = t.data() + r * K;
+      for (int64_t k = 0; k < K; ++k) p[k] = (x[k] - center_[k]) * inv_tt;
+      ld::softmax_inplace(p, K);
+    }, 4);
+
+    dino_result res;
+    res.grad_student = tensor<cpu>(student.shape());
+    std::vector<double> row_loss(size_t(V * B));
+    const float g_scale = inv_ts / float(B * pairs);
+    parallel_for(0, V * B, [&](int64_t r) {
+      const int64_t v = r / B, b = r % B;
+      const float* x = student.data() + r * K;
+      float* d = res.grad_student.data() + r * K;  // holds softmax, then the gradient
+      for (int64_t k = 0; k < K; ++k) d[k] = x[k] * inv_ts;
+      const double lse = ld::softmax_inplace(d, K);
+      const int64_t n_v = v < G ? G - 1 : G;
+      double loss = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        float tsum = 0;
+        for (int64_t g = 0; g < G; ++g)
+          if (g != v) tsum += t[(g * B + b) * K + k];
+        // -sum_k T_k log s_k with log s_k = x_k / tau_s - lse
+        loss += double(tsum) * (lse - double(x[k]) * inv_ts);
+        d[k] = (float(n_v) * d[k] - tsum) * g_scale;
+      }
+      row_loss[size_t(r)] = loss;
+    }, 4);
+    res.value = float(ld::ordered_sum(row_loss) / double(B * pairs));
+    return res;
+  }
+
+  /// After the step: c <- m c + (1 - m) mean over all teacher rows. teacher: (G, B, K) or (R, K).
+  void update_center(const tensor<cpu>& teacher) {
+    const int64_t K = center_.numel();
+    check<shape_error>(K > 0 && teacher.rank() >= 2 && teacher.dim(-1) == K && teacher.numel() > 0,
+                       "dino::update_center: expected teacher outputs (..., ", K, "), got ", teacher.shape());
+    const int64_t R = teacher.numel() / K;
+    std::vector<double> mean(size_t(K), 0.0);
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t k = 0; k < K; ++k) mean[size_t(k)] += teacher[r * K + k];
+    for (int64_t k = 0; k < K; ++k)
+      center_[k] = float(momentum_ * double(center_[k]) + (1.0 - momentum_) * mean[size_t(k)] / double(R));
+  }
+
+ private:
+  float student_t_ = 0.1f, teacher_t_ = 0.04f, momentum_ = 0.9f;
+  tensor<cpu> center_;
+};
+
+}  // namespace ssl

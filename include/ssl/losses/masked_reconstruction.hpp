@@ -1,0 +1,80 @@
+#pragma once
+// MAE's masked reconstruction loss (He et al. 2022, "Masked Autoencoders Are Scalable
+// Vision Learners"):
+//   pred, target: (N, L, P) per-patch predictions and pixels, mask: (N, L), 1 = masked.
+//   With norm_pix, the target is normalised per patch: t' = (t - mean(t)) / sqrt(var(t) + 1e-6),
+//   var unbiased (torch's default, as in the official code).
+//   e_nl = 1/P sum_p (pred_nlp - t'_nlp)^2,   L = sum_nl mask_nl e_nl / sum_nl mask_nl.
+// Gradient: d pred_nlp = 2 mask_nl (pred_nlp - t'_nlp) / (P sum mask). The target is data.
+// MaskFeat's HoG targets use the same loss with the HoG features as `target` (norm_pix off).
+#include "detail/row_math.hpp"
+
+namespace ssl {
+
+struct masked_reconstruction_result {
+  float value = 0;
+  tensor<cpu> grad_pred;  // (N, L, P)
+};
+
+class masked_reconstruction {
+ public:
+  explicit masked_reconstruction(bool norm_pix = true, float var_eps = 1e-6f) : norm_pix_(norm_pix), eps_(var_eps) {
+    check<value_error>(var_eps >= 0.0f, "masked_reconstruction var_eps: expected >= 0, got ", var_eps);
+  }
+  bool norm_pix() const { return norm_pix_; }
+
+  // pred: (N, L, P), target: (N, L, P), mask: (N, L) of 0/1
+  masked_reconstruction_result operator()(const tensor<cpu>& pred, const tensor<cpu>& target,
+                                          const tensor<cpu>& mask) const {
+    check<shape_error>(pred.rank() == 3 && pred.numel() > 0, "masked_reconstruction pred: expected (N, L, P), got ",
+                       pred.shape());
+    expect_shape(target, pred.shape(), "masked_reconstruction target");
+    expect_shape(mask, shape{pred.dim(0), pred.dim(1)}, "masked_reconstruction mask");
+    const int64_t R = pred.dim(0) * pred.dim(1), P = pred.dim(2);
+    check<shape_error>(!norm_pix_ || P >= 2, "masked_reconstruction: norm_pix needs patches of >= 2 values, got P = ", P);
+    double mask_sum = 0;
+    for (int64_t r = 0; r < R; ++r) {
+      check<value_error>(mask[r] == 0.0f || mask[r] == 1.0f, "masked_reconstruction mask: expected 0 or 1, got ",
+                         mask[r], " at ", r);
+      mask_sum += mask[r];
+    }
+    check<value_error>(mask_sum > 0, "masked_reconstruction mask: expected at least one masked patch, got none");
+
+    masked_reconstruction_result res;
+    res.grad_pred = tensor<cpu>(pred.shape());
+    std::vector<double> row_err(size_t(R), 0.0);
+    const float g = float(2.0 / (double(P) * mask_sum));
+    parallel_for(0, R, [&](int64_t r) {
+      const float* x = pred.data() + r * P;
+      const float* t = target.data() + r * P;
+      float* d = res.grad_pred.data() + r * P;
+      if (mask[r] == 0.0f) {
+        std::fill_n(d, P, 0.0f);
+        return;
+      }
+      double mean = 0, inv_std = 1;
+      if (norm_pix_) {
+        for (int64_t p = 0; p < P; ++p) mean += t[p];
+        mean /= double(P);
+        double var = 0;
+        for (int64_t p = 0; p < P; ++p) var += (t[p] - mean) * (t[p] - mean);
+        inv_std = 1.0 / std::sqrt(var / double(P - 1) + double(eps_));
+      }
+      double e = 0;
+      for (int64_t p = 0; p < P; ++p) {
+        const double diff = double(x[p]) - (norm_pix_ ? (t[p] - mean) * inv_std : double(t[p]));
+        e += diff * diff;
+        d[p] = float(g * diff);
+      }
+      row_err[size_t(r)] = e / double(P);
+    }, 64);
+    res.value = float(losses_detail::ordered_sum(row_err) / mask_sum);
+    return res;
+  }
+
+ private:
+  bool norm_pix_ = true;
+  float eps_ = 1e-6f;
+};
+
+}  // namespace ssl

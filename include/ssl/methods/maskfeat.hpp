@@ -1,0 +1,192 @@
+#pragma once
+// MaskFeat (Wei et al. 2022, "Masked Feature Prediction for Self-Supervised Visual Pre-Training"):
+// predict the HoG features of masked patches. One view per image.
+//   mask   = random_token_mask(N, L, ratio, rng(seed).fork(step))      (N, L), 1 = masked
+//   tok    = patch_embed(x)                                              (N, L, D)
+//   tok_nl = mask_token  where mask_nl = 1      (SimMIM / MaskFeat: the encoder sees every token)
+//   seq    = [cls; tok] + pos_embed -> blocks -> norm                    (N, 1 + L, D)
+//   pred   = Linear(D, P)(seq[:, 1:])                                    (N, L, P), P = hog_dim(C)
+//   L      = masked_reconstruction(pred, hog(x), mask), norm_pix off: MSE on masked patches only
+// The encoder runs through the ViT's public parts (patch(), pos(), cls_token(), block(i), norm()),
+// so any ssl::vit works unchanged. Masking is random per sample (MAE's argsort of noise) rather
+// than MaskFeat's block-wise masking; the default ratio 0.4 is the paper's. HoG targets are taken
+// on the view as given (HoG is invariant to the per-channel affine normalisation up to its eps).
+// Names: encoder.*, mask_token (1, 1, D) trunc_normal(0.02), head.weight / head.bias (trunc_normal(0.02), 0).
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../encoders/vit.hpp"
+#include "../losses/masked_reconstruction.hpp"
+#include "../pretext/hog.hpp"
+#include "method.hpp"
+
+namespace ssl {
+
+struct maskfeat_options {
+  float mask_ratio = 0.4f;
+  pretext::hog_options hog{};  // cell 4, patch 4 (must equal the ViT's patch), 9 bins
+  uint64_t seed = 0;
+};
+
+template <class E = vit<>>
+class maskfeat {
+  static_assert(Encoder<E>, "maskfeat<E>: E must satisfy ssl::Encoder");
+  static_assert(requires(E e, int64_t i) {
+    e.patch();
+    e.pos();
+    e.cls_token();
+    e.block(i);
+    e.norm();
+    e.depth();
+    e.patch_size();
+  }, "maskfeat<E>: E must be a ViT-like encoder exposing patch(), pos(), cls_token(), block(i), norm() (e.g. ssl::vit)");
+
+ public:
+  using backend_type = typename E::backend_type;
+  using B = backend_type;
+
+  struct forward_state {
+    typename std::remove_reference_t<decltype(std::declval<E&>().patch())>::saved_type patch;
+    typename std::remove_reference_t<decltype(std::declval<E&>().pos())>::saved_type pos;
+    std::vector<typename std::remove_reference_t<decltype(std::declval<E&>().block(0))>::saved_type> blocks;
+    typename std::remove_reference_t<decltype(std::declval<E&>().norm())>::saved_type norm;
+    typename linear<B>::saved_type head;
+  };
+
+  maskfeat(E encoder, int64_t channels, const maskfeat_options& o = {}, rng gen = rng(0, 0x4d46))
+      : encoder_(std::move(encoder)), opt_(o), loss_(/*norm_pix=*/false) {
+    check<value_error>(o.mask_ratio > 0.0f && o.mask_ratio < 1.0f, "maskfeat: expected a mask ratio in (0, 1), got ",
+                       o.mask_ratio);
+    check<value_error>(o.hog.patch == encoder_.patch_size(), "maskfeat: the HoG patch (", o.hog.patch,
+                       ") must equal the ViT's patch size (", encoder_.patch_size(), ")");
+    const int64_t D = encoder_.feature_dim();
+    mask_token_ = parameter<B>(shape{1, 1, D}, param_kind::weight);
+    rng mg = gen.fork(0);
+    init::trunc_normal(mask_token_.value, mg, 0.02f);
+    head_ = linear<B>(D, pretext::hog_dim(channels, o.hog), true, gen.fork(1));
+    head_.reset_trunc_normal(0.02f, gen.fork(2));
+  }
+
+  /// The mask of training step `step` for n images of L patches (reproducible from the seed).
+  token_mask mask_for_step(int64_t n, int64_t L, int64_t step) const {
+    return random_token_mask(n, L, opt_.mask_ratio, rng(opt_.seed, 0x4d465401).fork(uint64_t(step)));
+  }
+
+  /// Predicted HoG vectors for every patch (N, L, P), with the masked patches replaced by the mask token.
+  output<forward_state, B> forward(const tensor<B>& x, const tensor<B>& mask) {
+    auto& enc = encoder_;
+    check_input(x);
+    output<forward_state, B> out;
+    auto& s = out.saved;
+    auto pe = enc.patch().forward(x);
+    s.patch = std::move(pe.saved);
+    const auto [gh, gw] = enc.patch().grid(x.dim(2), x.dim(3));
+    tensor<B> tok = std::move(pe.y);  // (N, L, D)
+    const int64_t N = tok.dim(0), L = tok.dim(1), D = tok.dim(2);
+    expect_shape(mask, shape{N, L}, "maskfeat mask");
+    for (int64_t r = 0; r < N * L; ++r)
+      if (mask[r] != 0.0f) std::copy_n(mask_token_.value.data(), D, tok.data() + r * D);
+    auto p = enc.pos().forward(ops::prepend_token(tok, enc.cls_token().value), gh, gw);
+    s.pos = std::move(p.saved);
+    tensor<B> seq = std::move(p.y);
+    s.blocks.resize(size_t(enc.depth()));
+    for (int64_t i = 0; i < enc.depth(); ++i) {
+      auto b = enc.block(i).forward(seq);
+      s.blocks[size_t(i)] = std::move(b.saved);
+      seq = std::move(b.y);
+    }
+    auto n = enc.norm().forward(seq);
+    s.norm = std::move(n.saved);
+    auto h = head_.forward(drop_first_token(n.y));
+    s.head = std::move(h.saved);
+    out.y = std::move(h.y);
+    return out;
+  }
+
+  /// Backward of forward: dpred (N, L, P) -> dx; accumulates encoder, mask-token and head grads.
+  tensor<B> backward(const forward_state& s, const tensor<B>& mask, const tensor<B>& dpred) {
+    auto& enc = encoder_;
+    tensor<B> dpatch = head_.backward(s.head, dpred);  // (N, L, D)
+    const int64_t N = dpatch.dim(0), L = dpatch.dim(1), D = dpatch.dim(2);
+    tensor<B> g = ops::prepend_token(dpatch, tensor<B>(shape{D}, 0.0f));
+    g = enc.norm().backward(s.norm, g);
+    for (int64_t i = enc.depth(); i-- > 0;) g = enc.block(i).backward(s.blocks[size_t(i)], g);
+    g = enc.pos().backward(s.pos, g);
+    tensor<B> dtok(shape{N, L, D});
+    auto& cls_grad = enc.cls_token().grad;
+    for (int64_t n = 0; n < N; ++n) {
+      const float* src = g.data() + n * (L + 1) * D;
+      for (int64_t c = 0; c < D; ++c) cls_grad[c] += src[c];
+      for (int64_t l = 0; l < L; ++l) {
+        float* dst = dtok.data() + (n * L + l) * D;
+        const float* row = src + (1 + l) * D;
+        if (mask[n * L + l] != 0.0f) {
+          for (int64_t c = 0; c < D; ++c) mask_token_.grad[c] += row[c];
+          std::fill_n(dst, D, 0.0f);
+        } else {
+          std::copy_n(row, D, dst);
+        }
+      }
+    }
+    return enc.patch().backward(s.patch, dtok);
+  }
+
+  /// views: exactly one (N, C, H, W) batch.
+  step_stats train_step(const std::vector<tensor<B>>& views) {
+    check<value_error>(views.size() == 1, "maskfeat: expected 1 view per image, got ", views.size());
+    const tensor<B>& x = views[0];
+    check_input(x);
+    const int64_t L = (x.dim(2) / encoder_.patch_size()) * (x.dim(3) / encoder_.patch_size());
+    const token_mask m = mask_for_step(x.dim(0), L, step_);
+    const tensor<B> target = pretext::hog(x, opt_.hog);
+    check<shape_error>(target.dim(2) == head_.out_features(), "maskfeat: the head predicts ", head_.out_features(),
+                       " HoG values per patch but images with ", x.dim(1), " channel(s) give ", target.dim(2),
+                       " (construct maskfeat with channels = ", x.dim(1), ")");
+    auto pred = forward(x, m.mask);
+    const auto r = loss_(pred.y, target, m.mask);
+    expect_finite_loss(r.value, "maskfeat");
+    backward(pred.saved, m.mask, r.grad_pred);
+    return {r.value};
+  }
+
+  void after_step(const step_info& info) { step_ = info.step; }
+
+  void collect(param_list<B>& out, const std::string& prefix) {
+    encoder_.collect(out, join_name(prefix, "encoder"));
+    out.push_back({join_name(prefix, "mask_token"), &mask_token_});
+    head_.collect(out, join_name(prefix, "head"));
+  }
+
+  E& encoder() { return encoder_; }
+  const E& encoder() const { return encoder_; }
+  linear<B>& head() { return head_; }
+  parameter<B>& mask_token() { return mask_token_; }
+  const maskfeat_options& options() const { return opt_; }
+  int64_t step_count() const { return step_; }
+  void set_step_count(int64_t s) { step_ = s; }
+
+ private:
+  void check_input(const tensor<B>& x) const {
+    const int64_t p = opt_.hog.patch;
+    check<shape_error>(x.rank() == 4 && x.dim(2) % p == 0 && x.dim(3) % p == 0 && x.dim(2) > 0 && x.dim(3) > 0,
+                       "maskfeat: expected images (N, C, H, W) with H, W multiples of the patch size ", p, ", got ",
+                       x.shape());
+  }
+  // (N, 1 + L, D) -> (N, L, D)
+  static tensor<B> drop_first_token(const tensor<B>& t) {
+    const int64_t N = t.dim(0), T = t.dim(1), D = t.dim(2);
+    tensor<B> out(shape{N, T - 1, D});
+    for (int64_t n = 0; n < N; ++n) std::copy_n(t.data() + (n * T + 1) * D, (T - 1) * D, out.data() + n * (T - 1) * D);
+    return out;
+  }
+
+  E encoder_;
+  maskfeat_options opt_;
+  masked_reconstruction loss_;
+  parameter<B> mask_token_;
+  linear<B> head_;
+  int64_t step_ = 0;
+};
+
+}  // namespace ssl

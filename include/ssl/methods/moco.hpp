@@ -1,0 +1,218 @@
+#pragma once
+// MoCo v2 (He et al. 2020; Chen et al. 2020) and MoCo v3 (Chen, Xie & He 2021).
+//
+// moco_v2_method<E, H, L = moco>: query encoder + MLP head; key encoder + head = EMA copies;
+// a FIFO queue of K negative keys (L2-normalised), part of the method's state.
+//   q = head(enc(v1))              (B, D)  train mode
+//   k = head_k(enc_k(v2))          (B, D)  stop-gradient
+//   L = moco(q, k, queue)          InfoNCE over [k_i, queue], T = 0.2
+// after_step: enqueue k (oldest rows overwritten), then key = m key + (1 - m) query (m 0.999 in
+// the paper; 0.99 suits short runs on small data). Keys run in eval mode with the query network's
+// BN running statistics (copied at each update): on one device all positives come from the current
+// batch and the queue from older ones, so batch statistics in the key encoder would let the network
+// recognise positives by their batch (the leak MoCo's shuffle-BN removes across GPUs).
+// The queue (keys + write pointer) is listed by collect_buffers, so checkpoints keep it.
+//
+// moco_v3_method<E, P, Q, L = moco_v3>: encoder + projector + predictor; momentum encoder +
+// projector; symmetric, in-batch keys, no queue:
+//   q = pred(proj(enc([v1; v2])))  (2B, D)     k = proj_k(enc_k([v1; v2])) (2B, D), train mode
+//   L = moco_v3(q1, q2, k1, k2) = ctr(q1, k2) + ctr(q2, k1), each scaled by 2T
+// after_step: m = 1 - (1 - m_base)(cos(pi k / K) + 1) / 2 (m_base 0.99), key = m key + (1 - m) query.
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../losses/moco.hpp"
+#include "detail/method_parts.hpp"
+
+namespace ssl {
+
+struct moco_v2_options {
+  int64_t queue_size = 65536;  // K negatives (the paper); a few thousand suit Fashion-MNIST
+  float momentum = 0.999f;     // key-encoder EMA momentum (0.99 for short runs)
+  uint64_t seed = 0;           // initial random queue
+};
+
+template <class E, class H, class L = moco>
+class moco_v2_method {
+  static_assert(Encoder<E>, "moco_v2_method<E, H, L>: E must satisfy ssl::Encoder (a Module with feature_dim())");
+  static_assert(Head<H>, "moco_v2_method<E, H, L>: H must satisfy ssl::Head (a Module with in_dim(), out_dim(), is_head)");
+  static_assert(std::same_as<typename E::backend_type, typename H::backend_type>,
+                "moco_v2_method<E, H, L>: encoder and head must use the same backend tag");
+  static_assert(Loss<L, tensor<cpu>, tensor<cpu>, tensor<cpu>>,
+                "moco_v2_method<E, H, L>: L must satisfy ssl::Loss on (queries (N, D), keys (N, D), queue (K, D))");
+
+ public:
+  using backend_type = typename E::backend_type;
+
+  moco_v2_method(E encoder, H head, moco_v2_options o = {}, L loss = L{0.2f})
+      : encoder_(std::move(encoder)), key_encoder_(encoder_), head_(std::move(head)), key_head_(head_),
+        loss_(std::move(loss)), opt_(o) {
+    check<shape_error>(encoder_.feature_dim() == head_.in_dim(), "moco_v2: the encoder gives features of size ",
+                       encoder_.feature_dim(), " but the head expects in_dim ", head_.in_dim());
+    check<value_error>(o.queue_size > 0, "moco_v2: queue_size must be > 0, got ", o.queue_size);
+    methods_detail::expect_momentum(o.momentum, "moco_v2");
+    queue_ = moco_queue(o.queue_size, head_.out_dim(), o.seed).keys();
+    pointer_ = tensor<cpu>(shape{1}, 0.0f);
+  }
+
+  /// views: two (B, C, H, W) batches of the same shape: queries from view 0, keys from view 1.
+  step_stats train_step(const std::vector<tensor<backend_type>>& views) {
+    methods_detail::expect_same_views(views, 2, "moco_v2");
+    check<shape_error>(views[0].dim(0) <= queue_size(), "moco_v2: batch of ", views[0].dim(0),
+                       " images is larger than the queue (", queue_size(), " keys)");
+    auto h = encoder_.forward(views[0]);
+    auto q = head_.forward(h.y);
+    keys_ = key_head_.infer(key_encoder_.infer(views[1]));
+    auto r = loss_(q.y, keys_, queue_);
+    expect_finite_loss(r.value, "moco_v2");
+    encoder_.backward(h.saved, head_.backward(q.saved, r.grad_q));
+    return {r.value};
+  }
+
+  /// Enqueues the step's keys, then moves the key network towards the query network.
+  void after_step(const step_info&) {
+    if (keys_.rank() == 2) enqueue(keys_);  // none when after_step runs without a step
+    keys_ = tensor<cpu>();
+    methods_detail::ema_module(key_encoder_, encoder_, opt_.momentum);
+    methods_detail::ema_module(key_head_, head_, opt_.momentum);
+    methods_detail::copy_buffers(key_encoder_, encoder_);
+    methods_detail::copy_buffers(key_head_, head_);
+  }
+
+  /// keys (B, D): normalised and written at the pointer, wrapping around (FIFO).
+  void enqueue(const tensor<cpu>& keys) {
+    check<shape_error>(keys.rank() == 2 && keys.dim(1) == queue_.dim(1) && keys.dim(0) <= queue_size(),
+                       "moco_v2::enqueue: expected (B, ", queue_.dim(1), ") keys with B <= ", queue_size(), ", got ",
+                       keys.shape());
+    const int64_t B = keys.dim(0), D = keys.dim(1);
+    const auto kn = losses_detail::normalize_rows(keys, B);
+    int64_t ptr = pointer();
+    for (int64_t b = 0; b < B; ++b) std::copy_n(kn.z.data() + b * D, D, queue_.data() + ((ptr + b) % queue_size()) * D);
+    pointer_[0] = float((ptr + B) % queue_size());
+  }
+
+  void collect(param_list<backend_type>& out, const std::string& prefix) {
+    encoder_.collect(out, join_name(prefix, "encoder"));
+    head_.collect(out, join_name(prefix, "head"));
+  }
+  /// BN statistics, the key network, and the queue ("queue" (K, D), "queue_ptr" (1)).
+  void collect_buffers(methods_detail::buffer_list& out, const std::string& prefix) {
+    methods_detail::module_buffers(encoder_, out, join_name(prefix, "encoder"));
+    methods_detail::module_buffers(head_, out, join_name(prefix, "head"));
+    methods_detail::teacher_buffers(key_encoder_, out, join_name(prefix, "key_encoder"));
+    methods_detail::teacher_buffers(key_head_, out, join_name(prefix, "key_head"));
+    out.emplace_back(join_name(prefix, "queue"), &queue_);
+    out.emplace_back(join_name(prefix, "queue_ptr"), &pointer_);
+  }
+
+  E& encoder() { return encoder_; }
+  const E& encoder() const { return encoder_; }
+  H& head() { return head_; }
+  E& key_encoder() { return key_encoder_; }
+  H& key_head() { return key_head_; }
+  /// (K, D) normalised negatives in storage order; the next enqueue writes at pointer().
+  const tensor<cpu>& queue() const { return queue_; }
+  int64_t queue_size() const { return queue_.dim(0); }
+  int64_t pointer() const { return int64_t(pointer_[0]); }
+  float momentum() const { return opt_.momentum; }
+  const L& loss() const { return loss_; }
+
+ private:
+  E encoder_, key_encoder_;
+  H head_, key_head_;
+  L loss_;
+  moco_v2_options opt_;
+  tensor<cpu> queue_, pointer_, keys_;
+};
+
+struct moco_v3_options {
+  float momentum_base = 0.99f;  // key-network momentum at step 0
+  bool cosine_momentum = true;  // raise it to 1 along a cosine over the planned steps
+};
+
+template <class E, class P, class Q = P, class L = moco_v3>
+class moco_v3_method {
+  static_assert(Encoder<E>, "moco_v3_method<E, P, Q, L>: E must satisfy ssl::Encoder (a Module with feature_dim())");
+  static_assert(Head<P>, "moco_v3_method<E, P, Q, L>: P (projector) must satisfy ssl::Head");
+  static_assert(Head<Q>, "moco_v3_method<E, P, Q, L>: Q (predictor) must satisfy ssl::Head");
+  static_assert(std::same_as<typename E::backend_type, typename P::backend_type> &&
+                    std::same_as<typename E::backend_type, typename Q::backend_type>,
+                "moco_v3_method<E, P, Q, L>: encoder, projector and predictor must use the same backend tag");
+  static_assert(Loss<L, tensor<cpu>, tensor<cpu>, tensor<cpu>, tensor<cpu>>,
+                "moco_v3_method<E, P, Q, L>: L must satisfy ssl::Loss on (q1, q2, k1, k2), each (N, D)");
+
+ public:
+  using backend_type = typename E::backend_type;
+
+  moco_v3_method(E encoder, P projector, Q predictor, moco_v3_options o = {}, L loss = L{1.0f})
+      : encoder_(std::move(encoder)), key_encoder_(encoder_), projector_(std::move(projector)),
+        key_projector_(projector_), predictor_(std::move(predictor)), loss_(std::move(loss)), opt_(o),
+        m_(o.momentum_base) {
+    check<shape_error>(encoder_.feature_dim() == projector_.in_dim(), "moco_v3: the encoder gives features of size ",
+                       encoder_.feature_dim(), " but the projector expects in_dim ", projector_.in_dim());
+    check<shape_error>(projector_.out_dim() == predictor_.in_dim(), "moco_v3: the projector gives ",
+                       projector_.out_dim(), "-d outputs but the predictor expects in_dim ", predictor_.in_dim());
+    check<shape_error>(predictor_.out_dim() == projector_.out_dim(), "moco_v3: the predictor gives ",
+                       predictor_.out_dim(), "-d queries but the keys (projector outputs) are ", projector_.out_dim(),
+                       "-d");
+    methods_detail::expect_momentum(o.momentum_base, "moco_v3");
+  }
+
+  /// views: two (B, C, H, W) batches of the same shape.
+  step_stats train_step(const std::vector<tensor<backend_type>>& views) {
+    methods_detail::expect_same_views(views, 2, "moco_v3");
+    const int64_t B = views[0].dim(0);
+    const tensor<backend_type> x = concat_batch({&views[0], &views[1]});
+    auto h = encoder_.forward(x);
+    auto z = projector_.forward(h.y);
+    auto q = predictor_.forward(z.y);
+    const tensor<cpu> k = key_projector_.forward(key_encoder_.forward(x).y).y;  // train mode, no backward
+    namespace md = methods_detail;
+    auto r = loss_(md::rows(q.y, 0, B), md::rows(q.y, B, 2 * B), md::rows(k, 0, B), md::rows(k, B, 2 * B));
+    expect_finite_loss(r.value, "moco_v3");
+    const tensor<cpu> dq = concat_batch({&r.grad_q1, &r.grad_q2});
+    encoder_.backward(h.saved, projector_.backward(z.saved, predictor_.backward(q.saved, dq)));
+    return {r.value};
+  }
+
+  void after_step(const step_info& info) {
+    m_ = opt_.cosine_momentum ? methods_detail::cosine_to_one(opt_.momentum_base, info.progress()) : opt_.momentum_base;
+    methods_detail::ema_module(key_encoder_, encoder_, m_);
+    methods_detail::ema_module(key_projector_, projector_, m_);
+  }
+
+  void collect(param_list<backend_type>& out, const std::string& prefix) {
+    encoder_.collect(out, join_name(prefix, "encoder"));
+    projector_.collect(out, join_name(prefix, "projector"));
+    predictor_.collect(out, join_name(prefix, "predictor"));
+  }
+  void collect_buffers(methods_detail::buffer_list& out, const std::string& prefix) {
+    methods_detail::module_buffers(encoder_, out, join_name(prefix, "encoder"));
+    methods_detail::module_buffers(projector_, out, join_name(prefix, "projector"));
+    methods_detail::module_buffers(predictor_, out, join_name(prefix, "predictor"));
+    methods_detail::teacher_buffers(key_encoder_, out, join_name(prefix, "key_encoder"));
+    methods_detail::teacher_buffers(key_projector_, out, join_name(prefix, "key_projector"));
+  }
+
+  E& encoder() { return encoder_; }
+  const E& encoder() const { return encoder_; }
+  P& projector() { return projector_; }
+  Q& predictor() { return predictor_; }
+  E& key_encoder() { return key_encoder_; }
+  P& key_projector() { return key_projector_; }
+  /// The momentum used by the latest after_step (momentum_base before the first).
+  float momentum() const { return m_; }
+  const L& loss() const { return loss_; }
+
+ private:
+  E encoder_, key_encoder_;
+  P projector_, key_projector_;
+  Q predictor_;
+  L loss_;
+  moco_v3_options opt_;
+  float m_;
+};
+
+}  // namespace ssl

@@ -1,0 +1,91 @@
+#pragma once
+// Triplet metric learning (Schroff et al. 2015; batch-hard mining, Hermans et al. 2017).
+//   x = [v_1; ...; v_V]            (V B, C, H, W)
+//   e = head(enc(x))               (V B, D)  embeddings
+//   y: labels of the rows: pseudo-labels by default (row v B + i belongs to image i, so the views
+//      of one image are positives and every other image is a negative), or class labels of a
+//      labelled batch (train_step(views, labels)), repeated for every view
+//   L = triplet_mining(e, y)       batch-hard by default: farthest positive, closest negative
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../losses/triplet.hpp"
+#include "detail/method_parts.hpp"
+
+namespace ssl {
+
+template <class E, class H, class L = triplet_mining>
+class triplet_method {
+  static_assert(Encoder<E>, "triplet_method<E, H, L>: E must satisfy ssl::Encoder (a Module with feature_dim())");
+  static_assert(Head<H>, "triplet_method<E, H, L>: H must satisfy ssl::Head (the embedding head)");
+  static_assert(std::same_as<typename E::backend_type, typename H::backend_type>,
+                "triplet_method<E, H, L>: encoder and head must use the same backend tag");
+  static_assert(Loss<L, tensor<cpu>, std::vector<int64_t>>,
+                "triplet_method<E, H, L>: L must satisfy ssl::Loss on (embeddings (N, D), labels N) with grad_x");
+
+ public:
+  using backend_type = typename E::backend_type;
+
+  /// Default loss: batch-hard, cosine distance, margin 0.3.
+  triplet_method(E encoder, H head, L loss = L{triplet_strategy::batch_hard, 0.3f, triplet_distance::cosine})
+      : encoder_(std::move(encoder)), head_(std::move(head)), loss_(std::move(loss)) {
+    check<shape_error>(encoder_.feature_dim() == head_.in_dim(), "triplet: the encoder gives features of size ",
+                       encoder_.feature_dim(), " but the head expects in_dim ", head_.in_dim());
+  }
+
+  /// Unlabelled: V >= 2 views of B images; the views of one image share a pseudo-label.
+  step_stats train_step(const std::vector<tensor<backend_type>>& views) {
+    check<value_error>(views.size() >= 2, "triplet: pseudo-labels need at least 2 views per image, got ", views.size());
+    methods_detail::expect_same_views(views, views.size(), "triplet");
+    return run(views, methods_detail::pseudo_labels(int64_t(views.size()), views[0].dim(0)));
+  }
+
+  /// Labelled: V >= 1 views of B images and their B class labels (batch-hard over classes).
+  step_stats train_step(const std::vector<tensor<backend_type>>& views, std::span<const int64_t> labels) {
+    check<value_error>(!views.empty(), "triplet: expected at least one view, got none");
+    methods_detail::expect_same_views(views, views.size(), "triplet");
+    const int64_t B = views[0].dim(0);
+    check<shape_error>(int64_t(labels.size()) == B, "triplet: expected ", B, " labels (one per image), got ",
+                       labels.size());
+    std::vector<int64_t> y;
+    for (size_t v = 0; v < views.size(); ++v) y.insert(y.end(), labels.begin(), labels.end());
+    return run(views, y);
+  }
+
+  void after_step(const step_info&) {}
+
+  void collect(param_list<backend_type>& out, const std::string& prefix) {
+    encoder_.collect(out, join_name(prefix, "encoder"));
+    head_.collect(out, join_name(prefix, "head"));
+  }
+  void collect_buffers(methods_detail::buffer_list& out, const std::string& prefix) {
+    methods_detail::module_buffers(encoder_, out, join_name(prefix, "encoder"));
+    methods_detail::module_buffers(head_, out, join_name(prefix, "head"));
+  }
+
+  E& encoder() { return encoder_; }
+  const E& encoder() const { return encoder_; }
+  H& head() { return head_; }
+  const L& loss() const { return loss_; }
+
+ private:
+  step_stats run(const std::vector<tensor<backend_type>>& views, const std::vector<int64_t>& y) {
+    std::vector<const tensor<backend_type>*> parts;
+    for (const auto& v : views) parts.push_back(&v);
+    const tensor<backend_type> x = views.size() == 1 ? views[0] : concat_batch(parts);
+    auto h = encoder_.forward(x);
+    auto e = head_.forward(h.y);
+    auto r = loss_(e.y, y);
+    expect_finite_loss(r.value, "triplet");
+    encoder_.backward(h.saved, head_.backward(e.saved, r.grad_x));
+    return {r.value};
+  }
+
+  E encoder_;
+  H head_;
+  L loss_;
+};
+
+}  // namespace ssl

@@ -1,0 +1,135 @@
+#pragma once
+// transformer_block<B>: pre-norm ViT block (timm's Block), x (N, T, D) -> (N, T, D).
+//   x1 = x  + drop_path(attn(norm1(x)))
+//   y  = x1 + drop_path(mlp.fc2(gelu(mlp.fc1(norm2(x1)))))     hidden = mlp_ratio * D
+// Backward:  dx1 = dy + norm2^T(fc1^T(gelu'(fc2^T(dp^T dy)))),  dx = dx1 + norm1^T(attn^T(dp^T dx1)).
+// Names: norm1.*, attn.qkv.*, attn.proj.*, norm2.*, mlp.fc1.*, mlp.fc2.* (timm / DINO / MAE).
+// LayerNorm eps 1e-6, exact GELU; linears trunc_normal(std 0.02), biases 0; no layer-scale.
+#include <string>
+#include <utility>
+
+#include "drop_path.hpp"
+#include "gelu.hpp"
+#include "layer_norm.hpp"
+#include "multi_head_attention.hpp"
+
+namespace ssl {
+
+struct transformer_block_options {
+  int64_t dim = 192;
+  int64_t heads = 3;
+  float mlp_ratio = 4.0f;
+  bool qkv_bias = true;
+  float norm_eps = 1e-6f;
+  float drop_path = 0.0f;
+  float init_std = 0.02f;
+};
+
+template <class B = cpu>
+class transformer_block {
+ public:
+  using backend_type = B;
+  struct saved_type {
+    typename layer_norm<B>::saved_type norm1, norm2;
+    typename multi_head_attention<B>::saved_type attn;
+    typename drop_path<B>::saved_type drop1, drop2;
+    typename linear<B>::saved_type fc1, fc2;
+    typename gelu<B>::saved_type act;
+  };
+
+  transformer_block() = default;
+  explicit transformer_block(const transformer_block_options& o, rng gen = rng(0))
+      : opt_(o),
+        norm1_(o.dim, o.norm_eps),
+        attn_({.dim = o.dim, .heads = o.heads, .qkv_bias = o.qkv_bias, .init_std = o.init_std}, gen.fork(0)),
+        norm2_(o.dim, o.norm_eps),
+        fc1_(o.dim, hidden_dim(o), true, gen.fork(1)),
+        fc2_(hidden_dim(o), o.dim, true, gen.fork(2)),
+        drop1_(o.drop_path, gen.fork(3).key()),
+        drop2_(o.drop_path, gen.fork(4).key()) {
+    fc1_.reset_trunc_normal(o.init_std, gen.fork(5));
+    fc2_.reset_trunc_normal(o.init_std, gen.fork(6));
+  }
+
+  const transformer_block_options& options() const { return opt_; }
+  multi_head_attention<B>& attn() { return attn_; }
+  const multi_head_attention<B>& attn() const { return attn_; }
+
+  output<saved_type, B> forward(const tensor<B>& x) {
+    check_input(x);
+    output<saved_type, B> out;
+    auto& s = out.saved;
+    auto n1 = norm1_.forward(x);
+    s.norm1 = std::move(n1.saved);
+    auto a = attn_.forward(n1.y);
+    s.attn = std::move(a.saved);
+    auto d1 = drop1_.forward(std::move(a.y));
+    s.drop1 = std::move(d1.saved);
+    tensor<B> x1 = x;
+    x1.vec() += d1.y.vec();
+    auto n2 = norm2_.forward(x1);
+    s.norm2 = std::move(n2.saved);
+    auto h = fc1_.forward(std::move(n2.y));
+    s.fc1 = std::move(h.saved);
+    auto g = act_.forward(std::move(h.y));
+    s.act = std::move(g.saved);
+    auto m = fc2_.forward(std::move(g.y));
+    s.fc2 = std::move(m.saved);
+    auto d2 = drop2_.forward(std::move(m.y));
+    s.drop2 = std::move(d2.saved);
+    x1.vec() += d2.y.vec();
+    out.y = std::move(x1);
+    return out;
+  }
+
+  tensor<B> backward(const saved_type& s, const tensor<B>& dy) {
+    check<shape_error>(dy.rank() == 3 && dy.dim(2) == opt_.dim, "transformer_block::backward: expected dy (N, T, ",
+                       opt_.dim, "), got ", dy.shape());
+    tensor<B> g = fc2_.backward(s.fc2, drop2_.backward(s.drop2, dy));
+    g = fc1_.backward(s.fc1, act_.backward(s.act, g));
+    tensor<B> dx1 = norm2_.backward(s.norm2, g);
+    dx1.vec() += dy.vec();
+    tensor<B> dx = norm1_.backward(s.norm1, attn_.backward(s.attn, drop1_.backward(s.drop1, dx1)));
+    dx.vec() += dx1.vec();
+    return dx;
+  }
+
+  tensor<B> infer(const tensor<B>& x) const { return infer(x, nullptr); }
+  /// Inference; `probs` (optional) receives the attention probabilities (N, H, T, T).
+  tensor<B> infer(const tensor<B>& x, tensor<B>* probs) const {
+    check_input(x);
+    tensor<B> x1 = attn_.infer(norm1_.infer(x), probs);
+    x1.vec() += x.vec();
+    tensor<B> m = fc2_.infer(act_.infer(fc1_.infer(norm2_.infer(x1))));
+    x1.vec() += m.vec();
+    return x1;
+  }
+
+  void collect(param_list<B>& out, const std::string& prefix) {
+    norm1_.collect(out, join_name(prefix, "norm1"));
+    attn_.collect(out, join_name(prefix, "attn"));
+    norm2_.collect(out, join_name(prefix, "norm2"));
+    fc1_.collect(out, join_name(prefix, "mlp.fc1"));
+    fc2_.collect(out, join_name(prefix, "mlp.fc2"));
+  }
+
+ private:
+  static int64_t hidden_dim(const transformer_block_options& o) {
+    check<value_error>(o.mlp_ratio > 0.0f, "transformer_block: expected mlp_ratio > 0, got ", o.mlp_ratio);
+    return int64_t(double(o.dim) * double(o.mlp_ratio));
+  }
+  void check_input(const tensor<B>& x) const {
+    check<shape_error>(x.rank() == 3 && x.dim(2) == opt_.dim, "transformer_block(", opt_.dim,
+                       "): expected tokens (N, T, ", opt_.dim, "), got ", x.shape());
+  }
+
+  transformer_block_options opt_;
+  layer_norm<B> norm1_;
+  multi_head_attention<B> attn_;
+  layer_norm<B> norm2_;
+  linear<B> fc1_, fc2_;
+  gelu<B> act_;
+  drop_path<B> drop1_, drop2_;
+};
+
+}  // namespace ssl

@@ -1,0 +1,68 @@
+#pragma once
+// Adam with decoupled weight decay, as torch.optim.AdamW (amsgrad off). At step t:
+//   w = w * (1 - lr * wd)                              (decoupled decay, before the moments)
+//   m = b1 * m + (1 - b1) * g
+//   v = b2 * v + (1 - b2) * g^2
+//   w = w - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+// lr and wd are the base values times the parameter's group scales. With wd = 0 this is Adam.
+// t is the optimizer's step count (torch counts per parameter; they differ only for parameters
+// that were frozen for some steps).
+#include <cmath>
+
+#include "optimizer.hpp"
+
+namespace ssl {
+
+struct adamw_options {
+  float lr = 1e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 1e-2f;
+};
+
+class adamw : public optimizer_base {
+ public:
+  explicit adamw(param_list<cpu> params, const adamw_options& o = {}, std::vector<param_group> groups = {})
+      : optimizer_base("adamw", std::move(params), o.lr, o.weight_decay, std::move(groups)), opt_(o) {
+    check(o.beta1 >= 0.0f && o.beta1 < 1.0f, "adamw: beta1 must be in [0, 1), got ", o.beta1);
+    check(o.beta2 >= 0.0f && o.beta2 < 1.0f, "adamw: beta2 must be in [0, 1), got ", o.beta2);
+    check(o.eps >= 0.0f, "adamw: eps must be >= 0, got ", o.eps);
+    exp_avg_ = add_slot("exp_avg");
+    exp_avg_sq_ = add_slot("exp_avg_sq");
+  }
+
+  const adamw_options& options() const { return opt_; }
+
+  void step() {
+    ++step_;
+    const float b1 = opt_.beta1, b2 = opt_.beta2, eps = opt_.eps;
+    const double t = double(step_);
+    const float bc1 = float(1.0 - std::pow(double(b1), t));
+    const float inv_sqrt_bc2 = float(1.0 / std::sqrt(1.0 - std::pow(double(b2), t)));
+    for_each_chunk([&](const chunk& ch) {
+      parameter<cpu>& p = *params_[ch.param].p;
+      const float lr = lr_of(ch.param);
+      const float decay = 1.0f - lr * weight_decay_of(ch.param);
+      const float step_size = lr / bc1;
+      float* __restrict w = p.value.data();
+      const float* __restrict g = p.grad.data();
+      float* __restrict m = state(exp_avg_, ch.param).data();
+      float* __restrict v = state(exp_avg_sq_, ch.param).data();
+      for (int64_t j = ch.begin; j < ch.end; ++j) {
+        const float gj = g[j];
+        const float mj = b1 * m[j] + (1.0f - b1) * gj;
+        const float vj = b2 * v[j] + (1.0f - b2) * gj * gj;
+        m[j] = mj;
+        v[j] = vj;
+        w[j] = w[j] * decay - step_size * mj / (std::sqrt(vj) * inv_sqrt_bc2 + eps);
+      }
+    });
+  }
+
+ private:
+  adamw_options opt_;
+  size_t exp_avg_ = 0, exp_avg_sq_ = 0;
+};
+
+}  // namespace ssl

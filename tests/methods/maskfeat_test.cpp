@@ -1,0 +1,88 @@
+#include <ssl/methods/maskfeat.hpp>
+
+#include "method_support.hpp"
+
+using namespace method_test;
+
+namespace {
+ssl::vit_options tiny_vit() { return {.image_size = 8, .patch = 4, .in_channels = 1, .dim = 8, .depth = 1, .heads = 2}; }
+auto make_maskfeat(float ratio = 0.5f) {
+  return ssl::maskfeat<ssl::vit<>>(ssl::vit<>(tiny_vit(), ssl::rng(2)), 1, {.mask_ratio = ratio});
+}
+template <class M>
+void shake(M& m, float scale = 0.3f) {
+  ssl::rng g(99);
+  for (auto& r : ssl::parameters(m))
+    for (int64_t i = 0; i < r.p->value.numel(); ++i) r.p->value[i] += scale * g.normal();
+}
+}  // namespace
+
+static_assert(ssl::Method<ssl::maskfeat<ssl::vit<>>>);
+
+TEST_CASE("maskfeat: train_step gradients (encoder, mask token, head) match finite differences") {
+  auto m = make_maskfeat();
+  shake(m);
+  const std::vector<ssl::tensor<ssl::cpu>> views{random_batch(3, 1, 8, 8, 5)};
+  ssl::param_list<ssl::cpu> params;
+  m.collect(params, "");
+  for (auto& r : params) r.p->grad.zero();
+  m.train_step(views);
+  std::vector<ssl::tensor<ssl::cpu>> values, grads;
+  for (auto& r : params) values.push_back(r.p->value), grads.push_back(r.p->grad);
+  auto loss = [&](std::vector<ssl::tensor<ssl::cpu>>& in) {
+    for (size_t k = 0; k < in.size(); ++k) params[k].p->value = in[k];
+    return double(m.train_step(views).loss);
+  };
+  auto res = ssl::testing::check_function_gradients(loss, values, grads, {.eps = 1e-3, .max_checks = 6});
+  INFO(res.report());
+  CHECK(res.ok());
+  // the mask token got a gradient (it replaced the masked patches)
+  bool seen = false;
+  for (size_t k = 0; k < params.size(); ++k)
+    if (params[k].name == "mask_token") seen = grads[k].vec().norm() > 0;
+  CHECK(seen);
+}
+
+TEST_CASE("maskfeat: masked patches are replaced by the mask token; the loss covers masked patches only") {
+  auto m = make_maskfeat();
+  shake(m);
+  const auto x = random_batch(2, 1, 8, 8, 6);
+  ssl::tensor<ssl::cpu> mask(ssl::shape{2, 4}, 0.0f);
+  mask[1] = 1.0f;  // image 0, patch 1 (rows 0-3, columns 4-7)
+  auto x2 = x;
+  for (int64_t y = 0; y < 4; ++y)
+    for (int64_t c = 4; c < 8; ++c) x2[y * 8 + c] += 1.0f;
+  CHECK(max_diff(m.forward(x, mask).y, m.forward(x2, mask).y) == 0.0);
+  ssl::tensor<ssl::cpu> none(ssl::shape{2, 4}, 0.0f);
+  CHECK(max_diff(m.forward(x, none).y, m.forward(x2, none).y) > 1e-4);
+  // the step's loss equals MSE over the masked patches of the step's mask against HoG targets
+  const auto mk = m.mask_for_step(2, 4, 0);
+  const auto pred = m.forward(x, mk.mask).y;
+  const auto target = ssl::pretext::hog(x);
+  double se = 0, count = 0;
+  for (int64_t r = 0; r < 8; ++r)
+    if (mk.mask[r] != 0.0f) {
+      for (int64_t k = 0; k < 9; ++k) se += std::pow(double(pred[r * 9 + k]) - target[r * 9 + k], 2) / 9.0;
+      ++count;
+    }
+  CHECK(count == 4);  // int(4 * 0.5) = 2 kept of 4 per image
+  CHECK(m.train_step({x}).loss == Approx(se / count).epsilon(1e-5));
+}
+
+TEST_CASE("maskfeat: a few steps reduce the loss on fixed images") {
+  auto m = make_maskfeat(0.5f);
+  const std::vector<ssl::tensor<ssl::cpu>> views{random_batch(8, 1, 8, 8, 7)};
+  auto [first, last] = train_a_little(m, [&] {
+    m.set_step_count(0);  // the same mask every step
+    return m.train_step(views).loss;
+  }, 15, 0.05f);
+  CHECK(last < first);
+}
+
+TEST_CASE("maskfeat: bad inputs throw typed errors naming what was expected") {
+  auto m = make_maskfeat();
+  CHECK_THROWS_AS(m.train_step({}), ssl::value_error);
+  expect_shape_error_naming([&] { m.train_step({random_batch(2, 1, 6, 8, 1)}); }, {"multiples of the patch size 4", "(2, 1, 6, 8)"});
+  CHECK_THROWS_AS(ssl::maskfeat<ssl::vit<>>(ssl::vit<>(tiny_vit()), 1, {.hog = {.cell = 2, .patch = 2}}), ssl::value_error);
+  CHECK_THROWS_AS(make_maskfeat(1.0f), ssl::value_error);
+}
