@@ -80,6 +80,12 @@ class dino_head {
     weight_v_.grad.zero();
     weight_g_.grad.zero();
   }
+  /// Marks the last layer frozen (the optimizer skips it) or trainable again; weight_g stays
+  /// frozen under norm_last_layer.
+  void set_last_layer_frozen(bool frozen) {
+    weight_v_.frozen = frozen;
+    weight_g_.frozen = frozen || opt_.norm_last_layer;
+  }
 
   output<saved_type, B> forward(const tensor<B>& x) {
     check_input(x);

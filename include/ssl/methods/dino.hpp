@@ -17,6 +17,7 @@
 // the first teacher_warmup_steps steps, then constant (DINO: 0.04 -> 0.07 over 30 epochs).
 // Freezing the last layer: while step < freeze_last_layer_steps, the head's last layer gets zero
 // gradients and is marked frozen (the optimizer skips it), as DINO's cancel_gradients_last_layer.
+// (Heads without zero_last_layer_grad / set_last_layer_frozen are never frozen.)
 //
 // Teacher mode: a ViT teacher runs `infer` (no saved state). An encoder with batch norms (e.g.
 // convnet_s) runs `forward` in train mode with its saved state dropped at once, so its BN uses the
@@ -108,14 +109,16 @@ class dino_method {
       check<shape_error>(views[size_t(g)].shape() == views[0].shape(), "dino: global crop ", g, " has shape ",
                          views[size_t(g)].shape(), " but global crop 0 has shape ", views[0].shape());
 
-    // Teacher: backbone + head on the G global crops, no gradient.
+    // Teacher: backbone + head on the G global crops (G B, C, H, W), no gradient.
     std::vector<const tensor<backend_type>*> globals;
     for (int64_t g = 0; g < G; ++g) globals.push_back(&views[size_t(g)]);
-    teacher_out_ = teacher_head_->infer(teacher_features(concat_batch(globals)));  // (G B, K)
+    const tensor<backend_type> xg = G == 1 ? views[0] : concat_batch(globals);
+    teacher_out_ = teacher_head_->infer(teacher_features(xg));  // (G B, K)
     const int64_t K = head_.out_dim(), F = encoder_.feature_dim();
     teacher_out_.reshape(shape{G, B, K});
 
-    // Student backbone: once per resolution group (first-appearance order of the view shapes).
+    // Student backbone: once per resolution group (first-appearance order of the view shapes);
+    // the group of exactly the global crops reuses their concatenation.
     std::vector<std::vector<int64_t>> groups;
     for (int64_t v = 0; v < V; ++v) {
       auto it = std::find_if(groups.begin(), groups.end(),
@@ -130,7 +133,11 @@ class dino_method {
     for (size_t k = 0; k < groups.size(); ++k) {
       std::vector<const tensor<backend_type>*> parts;
       for (int64_t v : groups[k]) parts.push_back(&views[size_t(v)]);
-      auto o = encoder_.forward(parts.size() == 1 ? *parts[0] : concat_batch(parts));
+      const bool is_global = int64_t(groups[k].size()) == G && groups[k].front() == 0 && groups[k].back() == G - 1;
+      tensor<backend_type> cat;
+      const tensor<backend_type>* x = &xg;
+      if (!is_global) x = parts.size() == 1 ? parts[0] : &(cat = concat_batch(parts));
+      auto o = encoder_.forward(*x);
       saved[k] = std::move(o.saved);
       for (size_t j = 0; j < groups[k].size(); ++j)
         std::copy_n(o.y.data() + int64_t(j) * B * F, B * F, feats.data() + groups[k][j] * B * F);
@@ -138,7 +145,7 @@ class dino_method {
 
     // Head on all V B features, loss against the teacher.
     auto s = head_.forward(feats);
-    tensor<backend_type> student = s.y;
+    tensor<backend_type> student = std::move(s.y);
     student.reshape(shape{V, B, K});
     loss_.load_center(center_);
     loss_.set_teacher_temperature(teacher_temperature_at(step_));
@@ -170,10 +177,10 @@ class dino_method {
       encoder_.backward(saved[k], dg);
     }
 
-    if constexpr (requires(H& h) { h.zero_last_layer_grad(); h.weight_v().frozen; }) {
+    if constexpr (requires(H& h) { h.zero_last_layer_grad(); h.set_last_layer_frozen(true); }) {
       const bool freeze = step_ < opt_.freeze_last_layer_steps;
       if (freeze) head_.zero_last_layer_grad();
-      head_.weight_v().frozen = freeze;
+      head_.set_last_layer_frozen(freeze);
     }
     return {total};
   }

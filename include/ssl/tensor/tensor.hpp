@@ -99,6 +99,12 @@ class host_allocator {
   uint64_t system_allocations_ = 0;
 };
 
+/// unique_ptr deleter that returns a block of n floats to the host allocator.
+struct host_release {
+  int64_t n = 0;
+  void operator()(float* p) const { host_allocator::instance().deallocate(p, size_t(n) * sizeof(float)); }
+};
+
 }  // namespace detail
 
 /// Large host blocks requested from the system so far (see detail::host_allocator).
@@ -136,11 +142,7 @@ class buffer<cpu> {
   int64_t size() const { return n_; }
 
  private:
-  struct release {
-    int64_t n = 0;
-    void operator()(float* p) const { detail::host_allocator::instance().deallocate(p, size_t(n) * sizeof(float)); }
-  };
-  std::unique_ptr<float, release> ptr_;
+  std::unique_ptr<float, detail::host_release> ptr_;
   int64_t n_ = 0;
 };
 
