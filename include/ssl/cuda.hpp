@@ -3,7 +3,7 @@
 // A CPU-only build never sees this header (it #errors outside nvcc).
 //   tensor<cuda> storage and transfers, the stream/cuBLAS context, and ops::... overloads on
 //   tensor<cuda> for every op of backend/cpu: gemm, activations, linear, layer/batch norm,
-//   conv2d, pooling, multi-head attention, softmax, NT-Xent, optimizer updates and EMA.
+//   conv2d, pooling, multi-head attention, softmax, NT-Xent, cross-entropy, optimizer updates, EMA.
 #if !defined(__CUDACC__)
 #error "<ssl/cuda.hpp> is for nvcc translation units (.cu); CPU-only code includes <ssl/ssl.hpp>"
 #endif
@@ -12,6 +12,7 @@
 #include "backend/cuda/buffer.cuh"
 #include "backend/cuda/context.cuh"
 #include "backend/cuda/conv2d.cuh"
+#include "backend/cuda/cross_entropy.cuh"
 #include "backend/cuda/elementwise.cuh"
 #include "backend/cuda/gemm.cuh"
 #include "backend/cuda/layer_norm.cuh"

@@ -1,4 +1,5 @@
 // NT-Xent, optimizer updates and EMA against the library's CPU implementations.
+#include <ssl/losses/cross_entropy.hpp>
 #include <ssl/losses/nt_xent.hpp>
 #include <ssl/optim/adamw.hpp>
 #include <ssl/optim/ema.hpp>
@@ -22,6 +23,31 @@ TEST_CASE("cuda: NT-Xent loss and gradient match ssl::nt_xent") {
   }
   CHECK_THROWS_AS(ops::nt_xent(ops::full(shape{5, 4}, 1.0f), 0.5f), shape_error);
   CHECK_THROWS_AS(ops::nt_xent(ops::full(shape{4, 4}, 1.0f), 0.0f), value_error);
+}
+
+TEST_CASE("cuda: cross-entropy (label smoothing, class weights) matches ssl::cross_entropy") {
+  SSL_REQUIRE_CUDA_DEVICE();
+  for (int64_t C : {10, 1000})
+    for (float eps : {0.0f, 0.1f})
+      for (bool weighted : {false, true}) {
+        INFO("C " << C << " smoothing " << eps << " weighted " << weighted);
+        const int64_t N = 37;
+        const tensor<cpu> logits = random(shape{N, C}, 30, -6.0f, 6.0f);
+        std::vector<int64_t> labels(static_cast<size_t>(N));
+        for (int64_t i = 0; i < N; ++i) labels[size_t(i)] = (i * 7 + 3) % C;
+        std::vector<float> weights;
+        if (weighted) {
+          const tensor<cpu> w = random(shape{C}, 31, 0.2f, 2.0f);
+          weights.assign(w.data(), w.data() + C);
+        }
+        const cross_entropy_result ref = cross_entropy(eps, weights)(logits, labels);
+        const ops::cross_entropy_device_result got = ops::cross_entropy(to_device(logits), labels, eps, weights);
+        CHECK(std::abs(to_host_scalar(got.value) - ref.value) <= 1e-5f * std::max(1.0f, std::abs(ref.value)));
+        CHECK(rel_diff(got.grad_logits, ref.grad_logits) < 1e-4);
+      }
+  const tensor<cuda> logits = ops::full(shape{2, 3}, 0.0f);
+  CHECK_THROWS_AS(ops::cross_entropy(logits, std::vector<int64_t>{0, 3}), value_error);
+  CHECK_THROWS_AS(ops::cross_entropy(logits, std::vector<int64_t>{0}), shape_error);
 }
 
 namespace {

@@ -1,6 +1,10 @@
 // A full SimCLR training step (W1's model at a small batch) gives the same loss, gradients
 // and updated parameters on both backends; the model code is the same, only B differs.
 #include <ssl/backend/cuda/parity/convnet_simclr.cuh>
+#include <ssl/encoders/convnet_s.hpp>
+#include <ssl/heads/projection_mlp.hpp>
+#include <ssl/methods/simclr.hpp>
+#include <support/fixtures.hpp>
 
 #include "cuda_test.cuh"
 
@@ -30,4 +34,31 @@ TEST_CASE("cuda: SimCLR step (ConvNet-S + head + NT-Xent + SGD) matches the CPU 
     }
     CHECK(rel_diff(dev_model.running_mean(0), host_model.running_mean(0)) < 1e-4);
   }
+}
+
+TEST_CASE("cuda parity model: convnet_simclr<cpu> computes the library's W1 (ssl::simclr) loss and gradients") {
+  // Needs no device: pins the op-level model used on the GPU to the library's own modules.
+  simclr method(convnet_s<>(1, rng(0)), projection_mlp<>({.in_dim = 256, .hidden_dim = 256, .out_dim = 128}, rng(1)),
+                nt_xent(0.5f));
+  param_list<cpu> params;
+  method.collect(params, "");
+  REQUIRE(int(params.size()) == parity::convnet_simclr<cpu>::param_count);
+  parity::convnet_simclr<cpu> model(3);  // different init, then overwritten
+  for (int i = 0; i < int(params.size()); ++i) {
+    model.set_value(i, params[size_t(i)].p->value);
+    params[size_t(i)].p->grad.zero();
+  }
+  const std::vector<tensor<cpu>> views = {random(shape{8, 1, 28, 28}, 200, 0.0f, 1.0f),
+                                          random(shape{8, 1, 28, 28}, 201, 0.0f, 1.0f)};
+  tensor<cpu> both(shape{16, 1, 28, 28});
+  std::copy_n(views[0].data(), views[0].numel(), both.data());
+  std::copy_n(views[1].data(), views[1].numel(), both.data() + views[0].numel());
+  const float expected = method.train_step(views).loss;
+  const float loss = model.forward_backward(both);
+  CHECK(std::abs(loss - expected) <= 1e-5f * std::abs(expected));
+  for (int i = 0; i < int(params.size()); ++i) {
+    INFO("parameter " << i << " (" << params[size_t(i)].name << ")");
+    CHECK(ssl_test::rel_error(model.param(i).grad, params[size_t(i)].p->grad) < 1e-4);
+  }
+  CHECK_THROWS_AS(model.set_value(0, tensor<cpu>(shape{3, 3}, 0.0f)), shape_error);
 }

@@ -64,6 +64,14 @@ TEST_CASE("dino_head: names follow PyTorch's DINOHead and weight_g is frozen at 
   }
   ssl::dino_head<> g({.in_dim = 8, .hidden_dim = 8, .bottleneck_dim = 4, .out_dim = 6, .norm_last_layer = false});
   CHECK(!ssl::parameters(g)[6].p->frozen);
+  // freezing the last layer (DINO's first epoch) and releasing it; weight_g stays frozen under norm_last_layer
+  g.set_last_layer_frozen(true);
+  CHECK((g.weight_v().frozen && g.weight_g().frozen));
+  g.set_last_layer_frozen(false);
+  CHECK((!g.weight_v().frozen && !g.weight_g().frozen));
+  h.set_last_layer_frozen(true);
+  h.set_last_layer_frozen(false);
+  CHECK((!h.weight_v().frozen && h.weight_g().frozen));
 }
 
 TEST_CASE("dino_head: forward, infer and backward match PyTorch (3 layers, weight_g = 1)") {

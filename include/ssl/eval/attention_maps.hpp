@@ -130,7 +130,7 @@ inline std::vector<float> grey_scaled(const tensor<cpu>& img, int64_t s) {
 }  // namespace detail
 
 /// images (N, C, H, W) in [0, 1] and maps (N, heads, gh, gw) -> one RGB grid image: row n holds
-/// image n, then each head's heat-map overlay (map / its max), then each head's thresholded map
+/// image n, then each head's heat-map overlay (map min-max scaled to [0, 1]), then each head's thresholded map
 /// (the image inside the kept region, darkened outside, region tinted red).
 inline tensor<cpu> attention_figure(const tensor<cpu>& images, const tensor<cpu>& maps,
                                     const attention_figure_options& o = {}) {
@@ -153,11 +153,12 @@ inline tensor<cpu> attention_figure(const tensor<cpu>& images, const tensor<cpu>
     cells.push_back(base);
     for (int64_t h = 0; h < heads; ++h) {
       const float* a = up.data() + (n * heads + h) * P;
-      const float mx = std::max(*std::max_element(a, a + P), 1e-12f);
+      const auto [lo_it, hi_it] = std::minmax_element(a, a + P);
+      const float lo = *lo_it, span = std::max(*hi_it - lo, 1e-12f);
       tensor<cpu> ov(shape{3, sh, sw});
       for (int64_t i = 0; i < P; ++i) {
         float r, g, b;
-        detail::hot(std::max(a[i], 0.0f) / mx, r, g, b);
+        detail::hot((a[i] - lo) / span, r, g, b);
         const float gv = grey[size_t(i)] * (1.0f - o.alpha);
         ov[i] = gv + o.alpha * r;
         ov[P + i] = gv + o.alpha * g;

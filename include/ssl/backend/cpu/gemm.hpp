@@ -4,7 +4,11 @@
 // The one GEMM path of the CPU backend: OpenBLAS's cblas_sgemm when the build
 // defines SSL_USE_OPENBLAS (the CMake option), Eigen's threaded GEMM otherwise.
 #include <Eigen/Core>
+#include <algorithm>
 #include <cstdint>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 #include "../../tensor/tensor.hpp"
 
@@ -16,8 +20,10 @@ namespace ssl::ops {
 
 enum class trans : bool { no = false, yes = true };
 
-inline void gemm(cpu, trans ta, trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+namespace detail {
+/// Single-threaded (when called inside a parallel region) or Eigen-threaded GEMM on one block.
+inline void gemm_block(trans ta, trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                       const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
 #if defined(SSL_USE_OPENBLAS)
   cblas_sgemm(CblasRowMajor, ta == trans::yes ? CblasTrans : CblasNoTrans, tb == trans::yes ? CblasTrans : CblasNoTrans,
@@ -43,6 +49,43 @@ inline void gemm(cpu, trans ta, trans tb, int64_t M, int64_t N, int64_t K, float
   else
     c.noalias() += alpha * a.transpose() * b.transpose();
 #endif
+}
+}  // namespace detail
+
+/// Threading: called outside a parallel region with enough work, the product is cut into one
+/// block of rows (or of columns, whichever dimension is larger) per thread, and each thread runs
+/// a single-threaded GEMM on its block. This static split beats Eigen's own shared-panel
+/// threading on small core counts (no spinning on a descheduled partner) and keeps the result
+/// independent of scheduling. Inside a parallel region (conv2d's per-group GEMMs) it runs serially.
+inline void gemm(cpu, trans ta, trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+#if defined(_OPENMP) && !defined(SSL_USE_OPENBLAS)
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const double flops = 2.0 * double(M) * double(N) * double(K);
+  if (threads > 1 && flops >= 4e6) {
+    const bool split_rows = M >= N;
+    const int64_t extent = split_rows ? M : N;
+    const int64_t parts = std::min<int64_t>(threads, std::max<int64_t>(1, extent / 16));
+    if (parts > 1) {
+#pragma omp parallel for num_threads(int(parts)) schedule(static)
+      for (int64_t p = 0; p < parts; ++p) {
+        // block boundaries rounded to multiples of 16 (SIMD-friendly panels)
+        int64_t b0 = (extent * p / parts) / 16 * 16, b1 = p + 1 == parts ? extent : (extent * (p + 1) / parts) / 16 * 16;
+        if (b1 <= b0) continue;
+        if (split_rows) {
+          const float* Ab = ta == trans::yes ? A + b0 : A + b0 * lda;
+          detail::gemm_block(ta, tb, b1 - b0, N, K, alpha, Ab, lda, B, ldb, beta, C + b0 * ldc, ldc);
+        } else {
+          const float* Bb = tb == trans::yes ? B + b0 * ldb : B + b0;
+          detail::gemm_block(ta, tb, M, b1 - b0, K, alpha, A, lda, Bb, ldb, beta, C + b0, ldc);
+        }
+      }
+      return;
+    }
+  }
+#endif
+  detail::gemm_block(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 /// C(M,N) = alpha * op(A) op(B) + beta * C on whole 2-D tensors (dense strides).

@@ -83,6 +83,16 @@ class convnet_simclr {
 
   parameter<B>& param(int i) { return params_[size_t(i)]; }
 
+  /// Sets parameter i (order: conv{l}.weight, bn{l}.weight, bn{l}.bias for l < 4, then head
+  /// linear0 weight/bias, bn weight/bias, linear1 weight/bias: the order in which
+  /// ssl::simclr<convnet_s, projection_mlp> collects its parameters) from a host tensor.
+  void set_value(int i, const tensor<cpu>& v) {
+    check<value_error>(i >= 0 && i < param_count, "convnet_simclr::set_value: parameter ", i, " not in [0, ",
+                       int(param_count), ")");
+    expect_shape(v, params_[size_t(i)].value.shape(), "convnet_simclr::set_value");
+    params_[size_t(i)].value = move_to_backend(v);
+  }
+
   /// Forward + loss + backward: zeroes the gradients first, leaves them in param(i).grad.
   /// x: (2N, 1, 28, 28), the two views stacked. Returns the loss (on B: a 1-element tensor).
   auto forward_backward(const tensor<B>& x) {
