@@ -34,7 +34,7 @@ struct colorization_batch {
 };
 
 template <class E, class H, class L = cross_entropy>
-class colorization_method {
+class colorization_method : public methods_detail::encoder_head_loss<E, H, L> {
   static_assert(Encoder<E>, "colorization_method<E, H, L>: E must satisfy ssl::Encoder (a Module with feature_dim())");
   static_assert(Head<H>, "colorization_method<E, H, L>: H must satisfy ssl::Head (the G*G*Q cell-colour classifier)");
   static_assert(std::same_as<typename E::backend_type, typename H::backend_type>,
@@ -42,12 +42,17 @@ class colorization_method {
   static_assert(Loss<L, tensor<cpu>, std::vector<int64_t>>,
                 "colorization_method<E, H, L>: L must satisfy ssl::Loss on (logits (N, Q), labels N)");
 
+  using parts = methods_detail::encoder_head_loss<E, H, L>;
+  using parts::encoder_;
+  using parts::head_;
+  using parts::loss_;
+
  public:
   using backend_type = typename E::backend_type;
 
   colorization_method(E encoder, H head, colorization_options o = {},
                       pretext::ab_quantizer quantizer = pretext::ab_quantizer::from_gamut(32), L loss = L{})
-      : encoder_(std::move(encoder)), head_(std::move(head)), loss_(std::move(loss)), opt_(o),
+      : parts(std::move(encoder), std::move(head), std::move(loss)), opt_(o),
         quantizer_(std::move(quantizer)) {
     check<value_error>(o.grid >= 1, "colorization: grid must be >= 1, got ", o.grid);
     check<value_error>(o.input_std > 0, "colorization: input_std must be > 0, got ", o.input_std);
@@ -110,28 +115,10 @@ class colorization_method {
     return {r.value};
   }
 
-  void after_step(const step_info&) {}
-
-  void collect(param_list<backend_type>& out, const std::string& prefix) {
-    encoder_.collect(out, join_name(prefix, "encoder"));
-    head_.collect(out, join_name(prefix, "head"));
-  }
-  void collect_buffers(methods_detail::buffer_list& out, const std::string& prefix) {
-    methods_detail::module_buffers(encoder_, out, join_name(prefix, "encoder"));
-    methods_detail::module_buffers(head_, out, join_name(prefix, "head"));
-  }
-
-  E& encoder() { return encoder_; }
-  const E& encoder() const { return encoder_; }
-  H& head() { return head_; }
   const pretext::ab_quantizer& quantizer() const { return quantizer_; }
   const colorization_options& options() const { return opt_; }
-  const L& loss() const { return loss_; }
 
  private:
-  E encoder_;
-  H head_;
-  L loss_;
   colorization_options opt_;
   pretext::ab_quantizer quantizer_;
 };

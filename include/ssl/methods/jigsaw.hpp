@@ -28,7 +28,7 @@ struct jigsaw_options {
 };
 
 template <class E, class H, class L = cross_entropy>
-class jigsaw_method {
+class jigsaw_method : public methods_detail::encoder_head_loss<E, H, L> {
   static_assert(Encoder<E>, "jigsaw_method<E, H, L>: E must satisfy ssl::Encoder (a Module with feature_dim())");
   static_assert(Head<H>, "jigsaw_method<E, H, L>: H must satisfy ssl::Head (the permutation classifier on 9F features)");
   static_assert(std::same_as<typename E::backend_type, typename H::backend_type>,
@@ -36,11 +36,16 @@ class jigsaw_method {
   static_assert(Loss<L, tensor<cpu>, std::vector<int64_t>>,
                 "jigsaw_method<E, H, L>: L must satisfy ssl::Loss on (logits (N, P), labels N)");
 
+  using parts = methods_detail::encoder_head_loss<E, H, L>;
+  using parts::encoder_;
+  using parts::head_;
+  using parts::loss_;
+
  public:
   using backend_type = typename E::backend_type;
 
   jigsaw_method(E encoder, H head, jigsaw_options o = {}, L loss = L{})
-      : encoder_(std::move(encoder)), head_(std::move(head)), loss_(std::move(loss)), opt_(o),
+      : parts(std::move(encoder), std::move(head), std::move(loss)), opt_(o),
         perms_(o.permutations, o.seed) {
     check<shape_error>(9 * encoder_.feature_dim() == head_.in_dim(), "jigsaw: the head sees 9 tile features of size ",
                        encoder_.feature_dim(), " (in_dim ", 9 * encoder_.feature_dim(), ") but expects in_dim ",
@@ -70,27 +75,9 @@ class jigsaw_method {
     return {r.value};
   }
 
-  void after_step(const step_info&) {}
-
-  void collect(param_list<backend_type>& out, const std::string& prefix) {
-    encoder_.collect(out, join_name(prefix, "encoder"));
-    head_.collect(out, join_name(prefix, "head"));
-  }
-  void collect_buffers(methods_detail::buffer_list& out, const std::string& prefix) {
-    methods_detail::module_buffers(encoder_, out, join_name(prefix, "encoder"));
-    methods_detail::module_buffers(head_, out, join_name(prefix, "head"));
-  }
-
-  E& encoder() { return encoder_; }
-  const E& encoder() const { return encoder_; }
-  H& head() { return head_; }
   const pretext::permutation_set& permutations() const { return perms_; }
-  const L& loss() const { return loss_; }
 
  private:
-  E encoder_;
-  H head_;
-  L loss_;
   jigsaw_options opt_;
   pretext::permutation_set perms_;
   uint64_t draws_ = 0;

@@ -17,7 +17,7 @@
 namespace ssl {
 
 template <class E, class H, class L = cross_entropy>
-class rotation_method {
+class rotation_method : public methods_detail::encoder_head_loss<E, H, L> {
   static_assert(Encoder<E>, "rotation_method<E, H, L>: E must satisfy ssl::Encoder (a Module with feature_dim())");
   static_assert(Head<H>, "rotation_method<E, H, L>: H must satisfy ssl::Head (the 4-way rotation classifier)");
   static_assert(std::same_as<typename E::backend_type, typename H::backend_type>,
@@ -25,11 +25,16 @@ class rotation_method {
   static_assert(Loss<L, tensor<cpu>, std::vector<int64_t>>,
                 "rotation_method<E, H, L>: L must satisfy ssl::Loss on (logits (N, 4), labels N)");
 
+  using parts = methods_detail::encoder_head_loss<E, H, L>;
+  using parts::encoder_;
+  using parts::head_;
+  using parts::loss_;
+
  public:
   using backend_type = typename E::backend_type;
   static constexpr int64_t classes = 4;
 
-  rotation_method(E encoder, H head, L loss = L{}) : encoder_(std::move(encoder)), head_(std::move(head)), loss_(std::move(loss)) {
+  rotation_method(E encoder, H head, L loss = L{}) : parts(std::move(encoder), std::move(head), std::move(loss)) {
     check<shape_error>(encoder_.feature_dim() == head_.in_dim(), "rotation: the encoder gives features of size ",
                        encoder_.feature_dim(), " but the classifier head expects in_dim ", head_.in_dim());
     check<shape_error>(head_.out_dim() == classes, "rotation: the classifier head must give ", classes,
@@ -47,27 +52,6 @@ class rotation_method {
     encoder_.backward(h.saved, head_.backward(logits.saved, r.grad_logits));
     return {r.value};
   }
-
-  void after_step(const step_info&) {}
-
-  void collect(param_list<backend_type>& out, const std::string& prefix) {
-    encoder_.collect(out, join_name(prefix, "encoder"));
-    head_.collect(out, join_name(prefix, "head"));
-  }
-  void collect_buffers(methods_detail::buffer_list& out, const std::string& prefix) {
-    methods_detail::module_buffers(encoder_, out, join_name(prefix, "encoder"));
-    methods_detail::module_buffers(head_, out, join_name(prefix, "head"));
-  }
-
-  E& encoder() { return encoder_; }
-  const E& encoder() const { return encoder_; }
-  H& head() { return head_; }
-  const L& loss() const { return loss_; }
-
- private:
-  E encoder_;
-  H head_;
-  L loss_;
 };
 
 }  // namespace ssl

@@ -17,7 +17,7 @@
 namespace ssl {
 
 template <class E, class H, class L = triplet_mining>
-class triplet_method {
+class triplet_method : public methods_detail::encoder_head_loss<E, H, L> {
   static_assert(Encoder<E>, "triplet_method<E, H, L>: E must satisfy ssl::Encoder (a Module with feature_dim())");
   static_assert(Head<H>, "triplet_method<E, H, L>: H must satisfy ssl::Head (the embedding head)");
   static_assert(std::same_as<typename E::backend_type, typename H::backend_type>,
@@ -25,12 +25,17 @@ class triplet_method {
   static_assert(Loss<L, tensor<cpu>, std::vector<int64_t>>,
                 "triplet_method<E, H, L>: L must satisfy ssl::Loss on (embeddings (N, D), labels N) with grad_x");
 
+  using parts = methods_detail::encoder_head_loss<E, H, L>;
+  using parts::encoder_;
+  using parts::head_;
+  using parts::loss_;
+
  public:
   using backend_type = typename E::backend_type;
 
   /// Default loss: batch-hard, cosine distance, margin 0.3.
   triplet_method(E encoder, H head, L loss = L{triplet_strategy::batch_hard, 0.3f, triplet_distance::cosine})
-      : encoder_(std::move(encoder)), head_(std::move(head)), loss_(std::move(loss)) {
+      : parts(std::move(encoder), std::move(head), std::move(loss)) {
     check<shape_error>(encoder_.feature_dim() == head_.in_dim(), "triplet: the encoder gives features of size ",
                        encoder_.feature_dim(), " but the head expects in_dim ", head_.in_dim());
   }
@@ -54,22 +59,6 @@ class triplet_method {
     return run(views, y);
   }
 
-  void after_step(const step_info&) {}
-
-  void collect(param_list<backend_type>& out, const std::string& prefix) {
-    encoder_.collect(out, join_name(prefix, "encoder"));
-    head_.collect(out, join_name(prefix, "head"));
-  }
-  void collect_buffers(methods_detail::buffer_list& out, const std::string& prefix) {
-    methods_detail::module_buffers(encoder_, out, join_name(prefix, "encoder"));
-    methods_detail::module_buffers(head_, out, join_name(prefix, "head"));
-  }
-
-  E& encoder() { return encoder_; }
-  const E& encoder() const { return encoder_; }
-  H& head() { return head_; }
-  const L& loss() const { return loss_; }
-
  private:
   step_stats run(const std::vector<tensor<backend_type>>& views, const std::vector<int64_t>& y) {
     std::vector<const tensor<backend_type>*> parts;
@@ -83,9 +72,6 @@ class triplet_method {
     return {r.value};
   }
 
-  E encoder_;
-  H head_;
-  L loss_;
 };
 
 }  // namespace ssl

@@ -1,6 +1,7 @@
 #pragma once
 // Small pieces shared by the methods of ssl/methods/: row slices of a batch, EMA of a whole
-// module, cosine momentum schedules, and listing a teacher's weights as checkpoint buffers.
+// module, cosine momentum schedules, listing a teacher's weights as checkpoint buffers, and the
+// encoder + head + loss base of the pretext and metric-learning methods.
 #include <algorithm>
 #include <cmath>
 #include <numbers>
@@ -99,5 +100,38 @@ inline void expect_same_views(const std::vector<tensor<cpu>>& views, size_t coun
     check<shape_error>(views[v].shape() == views[0].shape(), who, ": view ", v, " has shape ", views[v].shape(),
                        " but view 0 has shape ", views[0].shape());
 }
+
+/// The parts common to the methods made of one encoder, one head and one loss (rotation, jigsaw,
+/// colorization, triplet): the three members, their listing for the optimizer ("encoder.*",
+/// "head.*") and for checkpoints (buffers), accessors, and an empty after_step.
+template <class E, class H, class L>
+class encoder_head_loss {
+ public:
+  using backend_type = typename E::backend_type;
+
+  void after_step(const step_info&) {}
+
+  void collect(param_list<backend_type>& out, const std::string& prefix) {
+    encoder_.collect(out, join_name(prefix, "encoder"));
+    head_.collect(out, join_name(prefix, "head"));
+  }
+  void collect_buffers(buffer_list& out, const std::string& prefix) {
+    module_buffers(encoder_, out, join_name(prefix, "encoder"));
+    module_buffers(head_, out, join_name(prefix, "head"));
+  }
+
+  E& encoder() { return encoder_; }
+  const E& encoder() const { return encoder_; }
+  H& head() { return head_; }
+  const L& loss() const { return loss_; }
+
+ protected:
+  encoder_head_loss(E encoder, H head, L loss)
+      : encoder_(std::move(encoder)), head_(std::move(head)), loss_(std::move(loss)) {}
+
+  E encoder_;
+  H head_;
+  L loss_;
+};
 
 }  // namespace ssl::methods_detail

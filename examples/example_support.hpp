@@ -1,0 +1,107 @@
+#pragma once
+// Helpers shared by the *_fashion_mnist examples: k-NN of an encoder on the test set, the
+// random-init baseline (optionally cached in a file), and the common training loop
+// (Adam without weight decay + a shuffling loader + ssl::train) with its printed summary.
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <utility>
+
+#include <ssl/augment/presets.hpp>
+#include <ssl/data/loader.hpp>
+#include <ssl/data/mnist.hpp>
+#include <ssl/encoders/convnet_s.hpp>
+#include <ssl/eval/features.hpp>
+#include <ssl/eval/knn.hpp>
+#include <ssl/optim/adamw.hpp>
+#include <ssl/train/trainer.hpp>
+
+namespace ssl_example {
+
+using ssl::data::in_memory_dataset;
+
+/// k-NN (k = 20, T = 0.07) accuracy on `test` of the encoder's features, `train` as the memory bank.
+inline double knn_accuracy(const ssl::convnet_s<>& enc, const in_memory_dataset& train, const in_memory_dataset& test) {
+  const auto norm = ssl::eval::fashion_mnist_normalization();
+  return ssl::eval::knn_classify(ssl::eval::extract_features(enc, train.images(), norm), train.labels(),
+                                 ssl::eval::extract_features(enc, test.images(), norm), test.labels())
+      .accuracy;
+}
+
+/// k-NN of the random-init ConvNet-S (BN recalibrated), read from / written to `cache` when given
+/// (the baseline depends only on the seed, so several examples can share it).
+inline double random_init_knn(const in_memory_dataset& train, const in_memory_dataset& test, uint64_t seed,
+                              const std::string& cache) {
+  if (!cache.empty()) {
+    std::ifstream in(cache);
+    uint64_t s = 0;
+    double v = 0;
+    if (in >> s >> v && s == seed) return v;
+  }
+  ssl::convnet_s<> random_enc(1, ssl::rng(seed));
+  ssl::eval::recalibrate_batch_norm(random_enc, train.images(), ssl::eval::fashion_mnist_normalization());
+  const double v = knn_accuracy(random_enc, train, test);
+  if (!cache.empty()) std::ofstream(cache) << seed << ' ' << v << '\n';
+  return v;
+}
+
+/// random_init_knn, printed.
+inline double report_random_init_knn(const in_memory_dataset& train, const in_memory_dataset& test, uint64_t seed,
+                                     const std::string& cache) {
+  const double base = random_init_knn(train, test, seed, cache);
+  std::printf("random-init ConvNet-S: k-NN %.2f%%\n", 100 * base);
+  return base;
+}
+
+/// The settings every example takes from its command line.
+struct train_settings {
+  double minutes = 3;  // wall-clock training budget
+  int64_t epochs = 100;
+  int64_t batch = 256;
+  float lr = 1e-3f;
+  uint64_t seed = 0;  // data order and augmentations
+  int workers = 2;    // loader threads
+  std::string csv;    // per-step CSV log
+  std::string checkpoint;
+};
+
+/// Trains `method` on `data` seen through `views` with Adam (lr, no weight decay), a shuffling
+/// loader that drops the last partial batch, and the budget of `s`; prints
+/// "trained N steps ... final loss X<loss_note>".
+template <class M, class D, class V>
+ssl::train_summary train_with_adam(M& method, const D& data, V views, const train_settings& s,
+                                   const std::string& loss_note = "") {
+  ssl::param_list<ssl::cpu> params;
+  method.collect(params, "");
+  ssl::adamw opt(params, {.lr = s.lr, .weight_decay = 0.0f});
+  ssl::data::loader loader(data, std::move(views),
+                           {.batch_size = s.batch, .shuffle = true, .drop_last = true, .num_workers = s.workers, .seed = s.seed});
+  ssl::trainer_options to;
+  to.epochs = s.epochs;
+  to.budget_seconds = s.minutes * 60;
+  to.csv_log = s.csv;
+  to.checkpoint_path = s.checkpoint;
+  const ssl::train_summary sum = ssl::train(method, opt, loader, to);
+  std::printf("trained %lld steps (%.2f epochs) in %.0f s, %.0f img/s, final loss %.4f%s\n", (long long)sum.steps,
+              double(sum.steps) / double(loader.steps_per_epoch()), sum.seconds, sum.images_per_second,
+              sum.mean_loss_last_100, loss_note.c_str());
+  return sum;
+}
+
+/// Prints "<name> ConvNet-S: k-NN A%  (random init B%, +C points)".
+inline void report_knn(const char* name, double acc, double base) {
+  std::printf("%s ConvNet-S: k-NN %.2f%%  (random init %.2f%%, %+.2f points)\n", name, 100 * acc, 100 * base,
+              100 * (acc - base));
+}
+
+/// Trains on `train` with two views of WORKLOADS.md Q3's Fashion-MNIST recipe, then reports the
+/// encoder's k-NN on `test` beside the random-init `base`.
+template <class M>
+int train_and_report(M& method, const in_memory_dataset& train, const in_memory_dataset& test, double base,
+                     const train_settings& s, const char* name) {
+  train_with_adam(method, train, ssl::augment::fashion_mnist_simclr(28), s);
+  report_knn(name, knn_accuracy(method.encoder(), train, test), base);
+  return 0;
+}
+
+}  // namespace ssl_example
