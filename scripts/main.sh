@@ -9,4 +9,6 @@ launcher=(); command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUN
 cmake -S . -B build/main -G Ninja -DCMAKE_BUILD_TYPE=Release -DSSL_BUILD_TESTS=OFF -DSSL_BUILD_BENCHMARKS=OFF \
   -DSSL_ENABLE_CUDA=OFF "${launcher[@]}" >/dev/null
 cmake --build build/main -j2 --target simclr_fashion_mnist ssl_train
-OMP_NUM_THREADS=2 ./build/main/examples/simclr_fashion_mnist --minutes 5 "$@"
+# 5 minutes unless the caller gives --minutes
+args=("$@"); [[ " $* " == *" --minutes "* ]] || args=(--minutes 5 "${args[@]}")
+OMP_NUM_THREADS=2 ./build/main/examples/simclr_fashion_mnist "${args[@]}"
