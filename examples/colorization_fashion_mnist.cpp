@@ -51,25 +51,14 @@ int main(int argc, char** argv) {
   CLI::App app{"Colorization (ConvNet-S) on tinted Fashion-MNIST: train without labels, report k-NN accuracy"};
   train_settings s;
   int64_t grid = 4;
-  int threads = 2;
-  std::string baseline_cache, data_dir = data::fashion_mnist_dir();
-  app.add_option("--minutes", s.minutes, "wall-clock training budget (augmentation included)");
-  app.add_option("--epochs", s.epochs, "upper bound on epochs");
-  app.add_option("--batch", s.batch, "images per step");
-  app.add_option("--lr", s.lr, "Adam learning rate");
+  add_common_options(app, s, "images per step");
   app.add_option("--grid", grid, "cells per side whose colour is predicted");
-  app.add_option("--seed", s.seed, "seed of weights, data order and augmentations");
-  app.add_option("--workers", s.workers, "loader threads");
-  app.add_option("--threads", threads, "compute threads");
-  app.add_option("--data", data_dir, "folder with the Fashion-MNIST IDX files");
-  app.add_option("--csv", s.csv, "per-step CSV log");
-  app.add_option("--baseline-cache", baseline_cache, "file caching the random-init k-NN (seed and accuracy)");
   CLI11_PARSE(app, argc, argv);
-  set_num_threads(threads);
+  set_num_threads(s.threads);
 
-  const auto train = data::load_fashion_mnist(data::split::train, data_dir);
-  const auto test = data::load_fashion_mnist(data::split::test, data_dir);
-  const double base = report_random_init_knn(train, test, s.seed, baseline_cache);
+  const auto train = data::load_fashion_mnist(data::split::train, s.data_dir);
+  const auto test = data::load_fashion_mnist(data::split::test, s.data_dir);
+  const double base = report_random_init_knn(train, test, s.seed, s.baseline_cache);
 
   const data::in_memory_dataset tinted(tint(train.images()));  // no labels
   const auto bins = pretext::ab_quantizer::from_gamut(32);

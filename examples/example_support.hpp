@@ -2,6 +2,7 @@
 // Helpers shared by the *_fashion_mnist examples: k-NN of an encoder on the test set, the
 // random-init baseline (optionally cached in a file), and the common training loop
 // (Adam without weight decay + a shuffling loader + ssl::train) with its printed summary.
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -63,7 +64,25 @@ struct train_settings {
   int workers = 2;    // loader threads
   std::string csv;    // per-step CSV log
   std::string checkpoint;
+  int threads = 2;                                        // compute threads
+  std::string data_dir = ssl::data::fashion_mnist_dir();  // Fashion-MNIST IDX files
+  std::string baseline_cache;                             // file caching the random-init k-NN
 };
+
+/// Registers the options every example shares (budget, batch, lr, seed, threads, data, logs);
+/// `batch_help` says what one batch element is for this method.
+inline void add_common_options(CLI::App& app, train_settings& s, const std::string& batch_help) {
+  app.add_option("--minutes", s.minutes, "wall-clock training budget (augmentation included)");
+  app.add_option("--epochs", s.epochs, "upper bound on epochs");
+  app.add_option("--batch", s.batch, batch_help);
+  app.add_option("--lr", s.lr, "Adam learning rate");
+  app.add_option("--seed", s.seed, "seed of weights, data order and augmentations");
+  app.add_option("--workers", s.workers, "loader threads");
+  app.add_option("--threads", s.threads, "compute threads");
+  app.add_option("--data", s.data_dir, "folder with the Fashion-MNIST IDX files");
+  app.add_option("--csv", s.csv, "per-step CSV log");
+  app.add_option("--baseline-cache", s.baseline_cache, "file caching the random-init k-NN (seed and accuracy)");
+}
 
 /// Trains `method` on `data` seen through `views` with Adam (lr, no weight decay), a shuffling
 /// loader that drops the last partial batch, and the budget of `s`; prints

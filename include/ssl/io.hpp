@@ -1,6 +1,7 @@
 #pragma once
-// Umbrella for ssl/io/ (filled in as components land).
+// Umbrella for ssl/io/ : safetensors, checkpoints, module weights, images.
 #include "io/image.hpp"
 #include "io/image_grid.hpp"
 #include "io/safetensors.hpp"
 #include "io/checkpoint.hpp"
+#include "io/module_weights.hpp"
