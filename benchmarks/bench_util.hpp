@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -69,6 +70,22 @@ inline void describe(const std::string& what, const timing& t) {
   std::printf("# %s: median %.3f ms, min %.3f ms, spread %.1f%% over %zu runs\n", what.c_str(), t.median * 1e3,
               t.min * 1e3, t.spread() * 100, t.samples.size());
   std::fflush(stdout);
+}
+
+/// The lines of a training-step workload: optionally every sample, the human-readable summary,
+/// then RESULT <workload> ms_per_step and img_per_s (`images` per step). The workload is named
+/// `name` at its WORKLOADS.md batch `reference_batch`, `name_b<batch>` at any other batch.
+inline void report_step_timing(const std::string& name, const std::string& what, int64_t images,
+                               int64_t reference_batch, const timing& t, bool print_samples) {
+  if (print_samples) {  // every timed step, in order (spots drift or a noisy neighbour)
+    std::printf("# steps (ms):");
+    for (double v : t.samples) std::printf(" %.1f", v * 1e3);
+    std::printf("\n");
+  }
+  describe(what + " (batch " + std::to_string(images) + ")", t);
+  const std::string w = images == reference_batch ? name : name + "_b" + std::to_string(images);
+  report(w, "ms_per_step", t.median * 1e3, "ms");
+  report(w, "img_per_s", double(images) / t.median, "img/s");
 }
 
 /// Tiny command line: `--name value` pairs and `--flag`s.

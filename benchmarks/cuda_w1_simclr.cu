@@ -7,7 +7,9 @@
 // CPU run), --threads T (CPU threads, default OMP_NUM_THREADS or 2), --tf32 (TF32 GEMMs).
 #include <ssl/backend/cuda/parity/convnet_simclr.cuh>
 
-#include "bench_util.hpp"
+#include <optional>
+
+#include "cuda_step_bench.cuh"
 
 int main(int argc, char** argv) {
   using namespace ssl;
@@ -19,44 +21,24 @@ int main(int argc, char** argv) {
   rng g(7);
   for (int64_t i = 0; i < views.numel(); ++i) views[i] = g.uniform();
 
-  double gpu_ips = 0, cpu_ips = 0;
+  const int threads = ssl_bench::thread_count(a);
+  double gpu_ips = 0;
   if (gpu::device_available()) {
-    std::printf("# device: %s\n", gpu::device_name().c_str());
     gpu::set_tf32(a.flag("--tf32"));
     parity::convnet_simclr<cuda> model(1);
     tensor<cuda> x;
-    cudaEvent_t t0, t1;
-    SSL_CUDA_CHECK(cudaEventCreate(&t0));
-    SSL_CUDA_CHECK(cudaEventCreate(&t1));
-    std::vector<double> samples;
-    tensor<cuda> loss;
-    for (int s = 0; s < steps + 3; ++s) {
-      SSL_CUDA_CHECK(cudaEventRecord(t0, gpu::stream()));
+    gpu_ips = ssl_bench::gpu_step_images_per_second("W1", batch, steps, [&] {
       copy_to_device(views, x);  // the batch's one upload
-      loss = model.step(x);
-      SSL_CUDA_CHECK(cudaEventRecord(t1, gpu::stream()));
-      SSL_CUDA_CHECK(cudaEventSynchronize(t1));  // for the timing only
-      float ms = 0;
-      SSL_CUDA_CHECK(cudaEventElapsedTime(&ms, t0, t1));
-      if (s >= 3) samples.push_back(ms * 1e-3);
-    }
-    const ssl_bench::timing t = ssl_bench::summarize(samples);
-    ssl_bench::describe("W1 GPU step", t);
-    std::printf("# W1 GPU loss after %d steps: %.5f\n", steps + 3, to_host_scalar(loss));
-    gpu_ips = double(batch) / t.median;
-    ssl_bench::report("W1_gpu", "ms_per_step", t.median * 1e3);
-    ssl_bench::report("W1_gpu", "img_per_s", gpu_ips);
+      return model.step(x);
+    });
   } else {
     std::printf("# cuda_w1_simclr: no CUDA device, GPU part skipped\n");
   }
-  if (cpu_steps > 0) {
-    set_num_threads(ssl_bench::thread_count(a));
-    parity::convnet_simclr<cpu> model(1);
-    const ssl_bench::timing t = ssl_bench::time_repeats([&] { model.step(views); }, 1, cpu_steps, 0.0, cpu_steps);
-    ssl_bench::describe("W1 CPU step (" + std::to_string(num_threads()) + " threads)", t);
-    cpu_ips = double(batch) / t.median;
-    ssl_bench::report("W1_cpu", "img_per_s", cpu_ips);
-  }
-  if (gpu_ips > 0 && cpu_ips > 0) ssl_bench::report("W1_gpu_over_cpu", "ratio", gpu_ips / cpu_ips);
+  std::optional<parity::convnet_simclr<cpu>> cpu_model;  // the same step code on the CPU
+  if (cpu_steps > 0) cpu_model.emplace(1);
+  const double cpu_ips = ssl_bench::cpu_step_images_per_second("W1", batch, cpu_steps, threads, [&] {
+    cpu_model->step(views);
+  });
+  ssl_bench::report_gpu_over_cpu("W1", gpu_ips, cpu_ips);
   return 0;
 }

@@ -2,7 +2,7 @@
 //
 // v2: ConvNet-S + MLP head 256-256-128 (Linear-ReLU-Linear, as MoCo v2), key network = EMA copy
 // (m 0.99 here: the paper's 0.999 suits 200 epochs of ImageNet, not minutes of Fashion-MNIST),
-// queue of 4096 negatives, InfoNCE T 0.2.
+// queue of 4096 negatives, InfoNCE T 0.2, shuffle-BN: keys in train mode, shuffled, BN over 8 groups.
 // v3: + predictor 128-512-128, BN projector, symmetric in-batch loss scaled by 2T (T 0.2 here),
 // momentum 0.99 -> 1 cosine. Views: WORKLOADS.md Q3's Fashion-MNIST recipe. Adam.
 #include <CLI/CLI.hpp>
@@ -18,7 +18,7 @@ using namespace ssl_example;
 int main(int argc, char** argv) {
   CLI::App app{"MoCo v2 / v3 (ConvNet-S) on Fashion-MNIST: train without labels, report k-NN accuracy"};
   train_settings s;
-  int64_t queue = 4096;
+  int64_t queue = 4096, bn_groups = 8;
   float momentum = 0.99f, temperature = 0.2f;
   int threads = 2;
   bool v3 = false;
@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   app.add_option("--momentum", momentum, "key-network EMA momentum (v3: at step 0, cosine to 1)");
   app.add_option("--temperature", temperature, "InfoNCE temperature");
   app.add_option("--queue", queue, "v2: number of negative keys");
+  app.add_option("--bn-groups", bn_groups, "v2: shuffle-BN groups of the query and key batches (1 = whole batch)");
   app.add_flag("--v3", v3, "MoCo v3: predictor, symmetric loss, no queue");
   app.add_option("--seed", s.seed, "seed of weights, data order and augmentations");
   app.add_option("--workers", s.workers, "loader threads");
@@ -53,6 +54,6 @@ int main(int argc, char** argv) {
   }
   moco_v2_method method(convnet_s<>(1, g),
                         projection_mlp<>({.in_dim = 256, .hidden_dim = 256, .out_dim = 128, .batch_norm = false}, g.fork(1)),
-                        {.queue_size = queue, .momentum = momentum, .seed = s.seed}, moco(temperature));
+                        {.queue_size = queue, .momentum = momentum, .bn_groups = bn_groups, .seed = s.seed}, moco(temperature));
   return train_and_report(method, train, test, base, s, "MoCo v2");
 }

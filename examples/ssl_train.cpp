@@ -5,6 +5,7 @@
 //
 //   ssl_train --method simclr --encoder convnet_s --minutes 15 --linear-probe
 //   ssl_train --method byol --encoder resnet18 --minutes 30 --checkpoint byol.safetensors
+//   ssl_train --method moco_v2 --minutes 15 --linear-probe     (T 0.2, queue 4096, m 0.99, shuffle-BN 8 groups)
 // Methods: simclr, moco_v2, moco_v3, byol, simsiam. Encoders: convnet_s, resnet18 (CIFAR stem).
 // The other methods (DINO, MAE, MaskFeat, rotation, jigsaw, colorization, triplet) have their
 // own example programs with method-specific flags.
@@ -18,7 +19,8 @@ struct run_config {
   double minutes = 5;
   int64_t epochs = 1000, batch = 256;
   float lr = 1e-3f, temperature = 0.5f, momentum = 0.99f;
-  int64_t queue = 4096;
+  int64_t queue = 4096, bn_groups = 8;
+  std::string key_bn = "shuffled_groups";
   uint64_t seed = 0;
   int workers = 2;
   bool probe = false;
@@ -70,6 +72,13 @@ int train_and_report(M& method, const data::in_memory_dataset& train, const data
   return 0;
 }
 
+static moco_key_bn parse_key_bn(const std::string& s) {
+  if (s == "shuffled_groups") return moco_key_bn::shuffled_groups;
+  if (s == "batch") return moco_key_bn::batch;
+  if (s == "running") return moco_key_bn::running;
+  throw value_error("ssl_train: unknown --key-bn '" + s + "' (expected shuffled_groups, batch or running)");
+}
+
 template <class E>
 int run_with(E make_encoder(uint64_t), int64_t feat, const std::string& method, const data::in_memory_dataset& train,
              const data::in_memory_dataset& test, const run_config& c) {
@@ -85,7 +94,12 @@ int run_with(E make_encoder(uint64_t), int64_t feat, const std::string& method, 
   if (method == "moco_v2") {
     moco_v2_method m(make_encoder(c.seed),
                      projection_mlp<>({.in_dim = feat, .hidden_dim = 256, .out_dim = 128, .batch_norm = false}, g.fork(1)),
-                     {.queue_size = c.queue, .momentum = c.momentum, .seed = c.seed}, moco(c.temperature));
+                     {.queue_size = c.queue,
+                      .momentum = c.momentum,
+                      .key_bn = parse_key_bn(c.key_bn),
+                      .bn_groups = c.bn_groups,
+                      .seed = c.seed},
+                     moco(c.temperature));
     return train_and_report(m, train, test, base, c, "MoCo v2");
   }
   if (method == "moco_v3") {
@@ -121,9 +135,11 @@ int main(int argc, char** argv) {
   app.add_option("--epochs", c.epochs, "upper bound on epochs");
   app.add_option("--batch", c.batch, "images per step");
   app.add_option("--lr", c.lr, "Adam learning rate");
-  app.add_option("--temperature", c.temperature, "contrastive temperature (SimCLR, MoCo)");
+  app.add_option("--temperature", c.temperature, "contrastive temperature (SimCLR, MoCo; default 0.5, 0.2 for moco_v2)");
   app.add_option("--momentum", c.momentum, "EMA momentum of the key/target network (MoCo, BYOL)");
   app.add_option("--queue", c.queue, "MoCo v2 queue size");
+  app.add_option("--key-bn", c.key_bn, "MoCo v2 key-network BN: shuffled_groups (shuffle-BN) | batch | running");
+  app.add_option("--bn-groups", c.bn_groups, "MoCo v2 BN groups of the query and key batches (1 = whole batch)");
   app.add_option("--seed", c.seed, "seed of weights, data order and augmentations");
   app.add_option("--workers", c.workers, "loader threads");
   app.add_option("--threads", threads, "compute threads");
@@ -133,6 +149,7 @@ int main(int argc, char** argv) {
   app.add_option("--resume", c.resume, "resume from this checkpoint");
   app.add_flag("--linear-probe", c.probe, "also fit linear probes (L-BFGS)");
   CLI11_PARSE(app, argc, argv);
+  if (app.count("--temperature") == 0 && method == "moco_v2") c.temperature = 0.2f;  // MoCo v2's T
   set_num_threads(threads);
   try {
     const auto train = data::load_fashion_mnist(data::split::train, data_dir);

@@ -44,6 +44,25 @@ inline double rel_diff(const ssl::tensor<ssl::cuda>& gpu, const ssl::tensor<ssl:
   return num / den;
 }
 
+/// The end of a step-parity test over two parameter stores (parity/vit_tiny.cuh's): every gradient
+/// within 2e-3 relative, then both backends update (`update_both()`) from the HOST gradients and every
+/// value must agree within 1e-4. (AdamW divides by sqrt(v) + 1e-8: for the few entries whose gradient
+/// is ~1e-9 -- rare positions, near-cancelling sums -- it amplifies the rounding differences of the
+/// two backends' gradients, compared above, up to lr / eps; so both update from the same gradients.)
+template <class HostStore, class DeviceStore, class Update>
+void check_gradients_then_update(HostStore& host, DeviceStore& dev, Update&& update_both) {
+  for (int64_t i = 0; i < host.size(); ++i) {
+    INFO("parameter " << host.name(i));
+    CHECK(rel_diff(dev.at(i).grad, host.at(i).grad) < 2e-3);
+  }
+  for (int64_t i = 0; i < host.size(); ++i) dev.at(i).grad = ssl::to_device(host.at(i).grad);
+  update_both();
+  for (int64_t i = 0; i < host.size(); ++i) {
+    INFO("parameter " << host.name(i));
+    CHECK(rel_diff(dev.at(i).value, host.at(i).value) < 1e-4);
+  }
+}
+
 }  // namespace ssl_cuda_test
 
 // First statement of every CUDA test case: skip (with a message) when there is no device.

@@ -18,6 +18,7 @@
 #include "../nn/patch_embed.hpp"
 #include "../nn/pos_embed.hpp"
 #include "../nn/transformer_block.hpp"
+#include "../core/profile.hpp"
 
 namespace ssl {
 
@@ -71,6 +72,7 @@ class mae_decoder {
   parameter<B>& mask_token() { return mask_token_; }
 
   output<saved_type, B> forward(const tensor<B>& latent, const token_mask& m) {
+    SSL_PROFILE_SCOPE("token gather/scatter");
     check_input(latent, m);
     output<saved_type, B> out;
     auto& s = out.saved;
@@ -96,6 +98,7 @@ class mae_decoder {
 
   /// dpred (N, L, P) -> dlatent (N, 1 + K, D_enc); accumulates parameter gradients.
   tensor<B> backward(const saved_type& s, const tensor<B>& dpred) {
+    SSL_PROFILE_SCOPE("token gather/scatter");
     const int64_t L = num_patches(), D = opt_.dim;
     check<shape_error>(dpred.rank() == 3 && dpred.dim(1) == L && dpred.dim(2) == opt_.patch_dim,
                        "mae_decoder::backward: expected dpred (N, ", L, ", ", opt_.patch_dim, "), got ", dpred.shape());

@@ -13,6 +13,7 @@
 // The teacher temperature is schedulable: set_teacher_temperature, or warmup_teacher_temperature
 // (DINO's linear warm-up over the first epochs, then constant).
 #include "detail/row_math.hpp"
+#include "../core/profile.hpp"
 
 namespace ssl {
 
@@ -20,6 +21,27 @@ struct dino_result {
   float value = 0;
   tensor<cpu> grad_student;  // (V, B, K)
 };
+
+namespace losses_detail {
+/// The sizes of a DINO loss call: V student crops, batch B, G teacher crops, and the number of
+/// (teacher, student) pairs of different crops.
+struct dino_sizes {
+  int64_t V, B, G, pairs;
+};
+/// Validates student (V, B, K) and teacher (G, B, K) logits, 1 <= G <= V, on either backend.
+inline dino_sizes check_dino_inputs(const shape& student, const shape& teacher, int64_t K) {
+  check<shape_error>(student.rank() == 3 && student[2] == K && student[1] > 0 && student[0] > 0,
+                     "dino student: expected (V, B, ", K, "), got ", student);
+  const int64_t V = student[0], B = student[1];
+  check<shape_error>(teacher.rank() == 3 && teacher[1] == B && teacher[2] == K && teacher[0] >= 1 && teacher[0] <= V,
+                     "dino teacher: expected (G, ", B, ", ", K, ") with 1 <= G <= ", V, ", got ", teacher);
+  const int64_t G = teacher[0];
+  int64_t pairs = 0;
+  for (int64_t v = 0; v < V; ++v) pairs += v < G ? G - 1 : G;
+  check<shape_error>(pairs > 0, "dino: no (teacher, student) pairs with different crops: 1 teacher crop and 1 student crop");
+  return {V, B, G, pairs};
+}
+}  // namespace losses_detail
 
 class dino {
  public:
@@ -57,19 +79,12 @@ class dino {
 
   // student: (V, B, K), teacher: (G, B, K) with 1 <= G <= V
   dino_result operator()(const tensor<cpu>& student, const tensor<cpu>& teacher) const {
+    SSL_PROFILE_SCOPE("dino loss");
     namespace ld = losses_detail;
     const int64_t K = center_.numel();
     check<shape_error>(K > 0, "dino: default-constructed loss (no out_dim)");
-    check<shape_error>(student.rank() == 3 && student.dim(2) == K && student.dim(1) > 0 && student.dim(0) > 0,
-                       "dino student: expected (V, B, ", K, "), got ", student.shape());
-    const int64_t V = student.dim(0), B = student.dim(1);
-    check<shape_error>(teacher.rank() == 3 && teacher.dim(1) == B && teacher.dim(2) == K && teacher.dim(0) >= 1 &&
-                           teacher.dim(0) <= V,
-                       "dino teacher: expected (G, ", B, ", ", K, ") with 1 <= G <= ", V, ", got ", teacher.shape());
-    const int64_t G = teacher.dim(0);
-    int64_t pairs = 0;
-    for (int64_t v = 0; v < V; ++v) pairs += v < G ? G - 1 : G;
-    check<shape_error>(pairs > 0, "dino: no (teacher, student) pairs with different crops: 1 teacher crop and 1 student crop");
+    const losses_detail::dino_sizes sz = losses_detail::check_dino_inputs(student.shape(), teacher.shape(), K);
+    const int64_t V = sz.V, B = sz.B, G = sz.G, pairs = sz.pairs;
 
     // T_v summed teacher probabilities paired with student crop v; T_all = sum_g t_g.
     tensor<cpu> t(teacher.shape());  // (G, B, K) teacher probabilities

@@ -8,6 +8,7 @@
 // Gradient: d pred_nlp = 2 mask_nl (pred_nlp - t'_nlp) / (P sum mask). The target is data.
 // MaskFeat's HoG targets use the same loss with the HoG features as `target` (norm_pix off).
 #include "detail/row_math.hpp"
+#include "../core/profile.hpp"
 
 namespace ssl {
 
@@ -15,6 +16,28 @@ struct masked_reconstruction_result {
   float value = 0;
   tensor<cpu> grad_pred;  // (N, L, P)
 };
+
+namespace losses_detail {
+/// Validates masked_reconstruction's inputs, on either backend: pred and target (N, L, P), mask
+/// (N, L) of 0/1 on the host with at least one 1, P >= 2 for norm_pix. Returns the mask's sum.
+inline double check_masked_reconstruction_inputs(const shape& pred, const shape& target, const tensor<cpu>& mask,
+                                                 bool norm_pix) {
+  check<shape_error>(pred.rank() == 3 && pred.numel() > 0, "masked_reconstruction pred: expected (N, L, P), got ",
+                     pred);
+  expect_shape(target, pred, "masked_reconstruction target");
+  expect_shape(mask, shape{pred[0], pred[1]}, "masked_reconstruction mask");
+  check<shape_error>(!norm_pix || pred[2] >= 2, "masked_reconstruction: norm_pix needs patches of >= 2 values, got P = ",
+                     pred[2]);
+  double mask_sum = 0;
+  for (int64_t r = 0; r < mask.numel(); ++r) {
+    check<value_error>(mask[r] == 0.0f || mask[r] == 1.0f, "masked_reconstruction mask: expected 0 or 1, got ", mask[r],
+                       " at ", r);
+    mask_sum += mask[r];
+  }
+  check<value_error>(mask_sum > 0, "masked_reconstruction mask: expected at least one masked patch, got none");
+  return mask_sum;
+}
+}  // namespace losses_detail
 
 class masked_reconstruction {
  public:
@@ -26,19 +49,9 @@ class masked_reconstruction {
   // pred: (N, L, P), target: (N, L, P), mask: (N, L) of 0/1
   masked_reconstruction_result operator()(const tensor<cpu>& pred, const tensor<cpu>& target,
                                           const tensor<cpu>& mask) const {
-    check<shape_error>(pred.rank() == 3 && pred.numel() > 0, "masked_reconstruction pred: expected (N, L, P), got ",
-                       pred.shape());
-    expect_shape(target, pred.shape(), "masked_reconstruction target");
-    expect_shape(mask, shape{pred.dim(0), pred.dim(1)}, "masked_reconstruction mask");
+    SSL_PROFILE_SCOPE("mae loss");
+    const double mask_sum = losses_detail::check_masked_reconstruction_inputs(pred.shape(), target.shape(), mask, norm_pix_);
     const int64_t R = pred.dim(0) * pred.dim(1), P = pred.dim(2);
-    check<shape_error>(!norm_pix_ || P >= 2, "masked_reconstruction: norm_pix needs patches of >= 2 values, got P = ", P);
-    double mask_sum = 0;
-    for (int64_t r = 0; r < R; ++r) {
-      check<value_error>(mask[r] == 0.0f || mask[r] == 1.0f, "masked_reconstruction mask: expected 0 or 1, got ",
-                         mask[r], " at ", r);
-      mask_sum += mask[r];
-    }
-    check<value_error>(mask_sum > 0, "masked_reconstruction mask: expected at least one masked patch, got none");
 
     masked_reconstruction_result res;
     res.grad_pred = tensor<cpu>(pred.shape());

@@ -3,21 +3,29 @@
 //
 // moco_v2_method<E, H, L = moco>: query encoder + MLP head; key encoder + head = EMA copies;
 // a FIFO queue of K negative keys (L2-normalised), part of the method's state.
-//   q = head(enc(v1))              (B, D)  train mode
-//   k = head_k(enc_k(v2))          (B, D)  stop-gradient
+//   q = head(enc(v1))              (B, D)  train mode, BN over G groups of B/G images (G = 8)
+//   k = head_k(enc_k(v2))          (B, D)  stop-gradient, train mode (batch statistics), rows
+//                                          shuffled, BN over G groups, then unshuffled
 //   L = moco(q, k, queue)          InfoNCE over [k_i, queue], T = 0.2
 // after_step: enqueue k (oldest rows overwritten), then key = m key + (1 - m) query (m 0.999 in
-// the paper; 0.99 suits short runs on small data). Keys run in eval mode with the query network's
-// BN running statistics (copied at each update): on one device all positives come from the current
-// batch and the queue from older ones, so batch statistics in the key encoder would let the network
-// recognise positives by their batch (the leak MoCo's shuffle-BN removes across GPUs).
-// The queue (keys + write pointer) is listed by collect_buffers, so checkpoints keep it.
+// the paper for 200 ImageNet epochs; 0.99, the default here, for short runs on small data).
+// Shuffle-BN on one device (MoCo's shuffle-BN across GPUs; lightly's SplitBatchNorm): the positive
+// key is the only key of the current batch among the K queue keys, so if q_i and k_i were
+// normalised with statistics of the same images the network could find its positive by the batch
+// signature. The query batch is split into G contiguous groups (the loader order is random), the
+// key batch is permuted at random (a pure function of seed and step, for exact resume) before
+// being split, so q_i and k_i see BN statistics of different image sets.
+// key_bn = running: the former single-device variant, keys in eval mode with the query network's
+// running statistics; measured on Fashion-MNIST it trains to BELOW the random-init encoder
+// (docs/methods/moco.md), kept for comparison only.
+// The queue (keys + write pointer) and the shuffle step are listed by collect_buffers.
 //
 // moco_v3_method<E, P, Q, L = moco_v3>: encoder + projector + predictor; momentum encoder +
 // projector; symmetric, in-batch keys, no queue:
 //   q = pred(proj(enc([v1; v2])))  (2B, D)     k = proj_k(enc_k([v1; v2])) (2B, D), train mode
 //   L = moco_v3(q1, q2, k1, k2) = ctr(q1, k2) + ctr(q2, k1), each scaled by 2T
 // after_step: m = 1 - (1 - m_base)(cos(pi k / K) + 1) / 2 (m_base 0.99), key = m key + (1 - m) query.
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <utility>
@@ -28,10 +36,20 @@
 
 namespace ssl {
 
+/// How the key network normalises its batch.
+enum class moco_key_bn {
+  shuffled_groups,  // train mode, keys permuted then BN over bn_groups groups (shuffle-BN, default)
+  batch,            // train mode, BN over the whole key batch (leaks the batch: for comparison)
+  running,          // eval mode with the query network's running statistics (for comparison)
+};
+
 struct moco_v2_options {
-  int64_t queue_size = 65536;  // K negatives (the paper); a few thousand suit Fashion-MNIST
-  float momentum = 0.999f;     // key-encoder EMA momentum (0.99 for short runs)
-  uint64_t seed = 0;           // initial random queue
+  int64_t queue_size = 4096;  // K negatives: the paper's 65536 is more than Fashion-MNIST's 60000 images
+  float momentum = 0.99f;     // key-encoder EMA momentum (the paper's 0.999 barely moves in a short run)
+  moco_key_bn key_bn = moco_key_bn::shuffled_groups;
+  int64_t bn_groups = 8;      // G: BN groups of the query and key batches (1 = whole batch); 32 images
+                              // per group at batch 256, as one GPU of the paper's 8
+  uint64_t seed = 0;          // initial random queue and key shuffles
 };
 
 template <class E, class H, class L = moco>
@@ -52,33 +70,92 @@ class moco_v2_method {
     check<shape_error>(encoder_.feature_dim() == head_.in_dim(), "moco_v2: the encoder gives features of size ",
                        encoder_.feature_dim(), " but the head expects in_dim ", head_.in_dim());
     check<value_error>(o.queue_size > 0, "moco_v2: queue_size must be > 0, got ", o.queue_size);
+    check<value_error>(o.bn_groups >= 1, "moco_v2: bn_groups must be >= 1, got ", o.bn_groups);
     methods_detail::expect_momentum(o.momentum, "moco_v2");
     queue_ = moco_queue(o.queue_size, head_.out_dim(), o.seed).keys();
     pointer_ = tensor<cpu>(shape{1}, 0.0f);
+    step_ = tensor<cpu>(shape{1}, 0.0f);
   }
 
   /// views: two (B, C, H, W) batches of the same shape: queries from view 0, keys from view 1.
+  /// A pure function of the views and the state: the key shuffle changes only in after_step.
   step_stats train_step(const std::vector<tensor<backend_type>>& views) {
     methods_detail::expect_same_views(views, 2, "moco_v2");
-    check<shape_error>(views[0].dim(0) <= queue_size(), "moco_v2: batch of ", views[0].dim(0),
-                       " images is larger than the queue (", queue_size(), " keys)");
-    auto h = encoder_.forward(views[0]);
-    auto q = head_.forward(h.y);
-    keys_ = key_head_.infer(key_encoder_.infer(views[1]));
-    auto r = loss_(q.y, keys_, queue_);
+    const int64_t B = views[0].dim(0), G = opt_.bn_groups;
+    check<shape_error>(B <= queue_size(), "moco_v2: batch of ", B, " images is larger than the queue (", queue_size(),
+                       " keys)");
+    check<shape_error>(G == 1 || B >= 2 * G, "moco_v2: a batch of ", B, " images cannot be split into bn_groups = ", G,
+                       " BN groups of at least 2 images");
+    keys_ = compute_keys(views[1]);
+    // queries: encoder + head per group, so BN statistics are per group; loss on all B rows
+    using enc_saved = decltype(encoder_.forward(views[0]).saved);
+    using head_saved = decltype(head_.forward(std::declval<tensor<cpu>>()).saved);
+    std::vector<enc_saved> hs(static_cast<size_t>(G));
+    std::vector<head_saved> zs(static_cast<size_t>(G));
+    std::vector<tensor<cpu>> qs(static_cast<size_t>(G));
+    for (int64_t g = 0; g < G; ++g) {
+      auto h = encoder_.forward(G == 1 ? views[0] : methods_detail::rows(views[0], group_begin(B, g), group_begin(B, g + 1)));
+      auto z = head_.forward(h.y);
+      hs[size_t(g)] = std::move(h.saved);
+      zs[size_t(g)] = std::move(z.saved);
+      qs[size_t(g)] = std::move(z.y);
+    }
+    std::vector<const tensor<cpu>*> parts;
+    for (const auto& q : qs) parts.push_back(&q);
+    const tensor<cpu> q = G == 1 ? qs[0] : concat_batch(parts);
+    auto r = loss_(q, keys_, queue_);
     expect_finite_loss(r.value, "moco_v2");
-    encoder_.backward(h.saved, head_.backward(q.saved, r.grad_q));
+    for (int64_t g = 0; g < G; ++g) {
+      const tensor<cpu> dq = G == 1 ? r.grad_q : methods_detail::rows(r.grad_q, group_begin(B, g), group_begin(B, g + 1));
+      encoder_.backward(hs[size_t(g)], head_.backward(zs[size_t(g)], dq));
+    }
     return {r.value};
+  }
+
+  /// The keys (B, D) of a key-view batch, un-normalised, in the batch's row order, as train_step
+  /// computes them (key_bn mode, groups, this step's shuffle). Updates the key network's BN
+  /// running statistics in the train-mode variants (they are not used).
+  tensor<cpu> compute_keys(const tensor<cpu>& x) {
+    const int64_t B = x.dim(0), G = opt_.bn_groups;
+    if (opt_.key_bn == moco_key_bn::running) return key_head_.infer(key_encoder_.infer(x));
+    if (opt_.key_bn == moco_key_bn::batch || G == 1) return key_head_.forward(key_encoder_.forward(x).y).y;
+    const std::vector<int64_t> perm = key_permutation(B);
+    // shuffled batch: row j holds image perm[j]; groups are contiguous in shuffled order
+    tensor<cpu> xs(x.shape());
+    const int64_t img = x.numel() / B;
+    for (int64_t j = 0; j < B; ++j) std::copy_n(x.data() + perm[size_t(j)] * img, img, xs.data() + j * img);
+    tensor<cpu> k;
+    for (int64_t g = 0; g < G; ++g) {
+      const tensor<cpu> kg =
+          key_head_.forward(key_encoder_.forward(methods_detail::rows(xs, group_begin(B, g), group_begin(B, g + 1))).y).y;
+      if (g == 0) k = tensor<cpu>(shape{B, kg.dim(1)});
+      const int64_t D = kg.dim(1);
+      for (int64_t j = group_begin(B, g); j < group_begin(B, g + 1); ++j)  // unshuffle: row perm[j] <- shuffled row j
+        std::copy_n(kg.data() + (j - group_begin(B, g)) * D, D, k.data() + perm[size_t(j)] * D);
+    }
+    return k;
+  }
+
+  /// This step's key shuffle: a permutation of [0, B), a pure function of (seed, step).
+  std::vector<int64_t> key_permutation(int64_t B) const {
+    std::vector<int64_t> perm(static_cast<size_t>(B));
+    for (int64_t i = 0; i < B; ++i) perm[size_t(i)] = i;
+    rng g = rng(opt_.seed, 0x6b657973u).fork(uint64_t(step_[0]));
+    for (int64_t i = B - 1; i > 0; --i) std::swap(perm[size_t(i)], perm[g.below(uint32_t(i + 1))]);  // Fisher-Yates
+    return perm;
   }
 
   /// Enqueues the step's keys, then moves the key network towards the query network.
   void after_step(const step_info&) {
     if (keys_.rank() == 2) enqueue(keys_);  // none when after_step runs without a step
     keys_ = tensor<cpu>();
+    step_[0] += 1.0f;
     methods_detail::ema_module(key_encoder_, encoder_, opt_.momentum);
     methods_detail::ema_module(key_head_, head_, opt_.momentum);
-    methods_detail::copy_buffers(key_encoder_, encoder_);
-    methods_detail::copy_buffers(key_head_, head_);
+    if (opt_.key_bn == moco_key_bn::running) {  // eval-mode keys normalise with the query network's statistics
+      methods_detail::copy_buffers(key_encoder_, encoder_);
+      methods_detail::copy_buffers(key_head_, head_);
+    }
   }
 
   /// keys (B, D): normalised and written at the pointer, wrapping around (FIFO).
@@ -105,6 +182,7 @@ class moco_v2_method {
     methods_detail::teacher_buffers(key_head_, out, join_name(prefix, "key_head"));
     out.emplace_back(join_name(prefix, "queue"), &queue_);
     out.emplace_back(join_name(prefix, "queue_ptr"), &pointer_);
+    out.emplace_back(join_name(prefix, "shuffle_step"), &step_);
   }
 
   E& encoder() { return encoder_; }
@@ -117,14 +195,18 @@ class moco_v2_method {
   int64_t queue_size() const { return queue_.dim(0); }
   int64_t pointer() const { return int64_t(pointer_[0]); }
   float momentum() const { return opt_.momentum; }
+  const moco_v2_options& options() const { return opt_; }
   const L& loss() const { return loss_; }
 
  private:
+  // first row of group g of a batch of B rows split into bn_groups near-equal groups
+  int64_t group_begin(int64_t B, int64_t g) const { return g * B / opt_.bn_groups; }
+
   E encoder_, key_encoder_;
   H head_, key_head_;
   L loss_;
   moco_v2_options opt_;
-  tensor<cpu> queue_, pointer_, keys_;
+  tensor<cpu> queue_, pointer_, step_, keys_;
 };
 
 struct moco_v3_options {

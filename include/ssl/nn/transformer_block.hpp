@@ -12,6 +12,7 @@
 #include "gelu.hpp"
 #include "layer_norm.hpp"
 #include "multi_head_attention.hpp"
+#include "../core/profile.hpp"
 
 namespace ssl {
 
@@ -56,6 +57,7 @@ class transformer_block {
   const multi_head_attention<B>& attn() const { return attn_; }
 
   output<saved_type, B> forward(const tensor<B>& x) {
+    SSL_PROFILE_SCOPE("block residual/copies");
     check_input(x);
     output<saved_type, B> out;
     auto& s = out.saved;
@@ -65,8 +67,8 @@ class transformer_block {
     s.attn = std::move(a.saved);
     auto d1 = drop1_.forward(std::move(a.y));
     s.drop1 = std::move(d1.saved);
-    tensor<B> x1 = x;
-    x1.vec() += d1.y.vec();
+    tensor<B> x1 = std::move(d1.y);  // x1 = attn branch + x, in the branch's buffer (no copy of x)
+    x1.vec() += x.vec();
     auto n2 = norm2_.forward(x1);
     s.norm2 = std::move(n2.saved);
     auto h = fc1_.forward(std::move(n2.y));
@@ -83,6 +85,7 @@ class transformer_block {
   }
 
   tensor<B> backward(const saved_type& s, const tensor<B>& dy) {
+    SSL_PROFILE_SCOPE("block residual/copies");
     check<shape_error>(dy.rank() == 3 && dy.dim(2) == opt_.dim, "transformer_block::backward: expected dy (N, T, ",
                        opt_.dim, "), got ", dy.shape());
     tensor<B> g = fc2_.backward(s.fc2, drop2_.backward(s.drop2, dy));

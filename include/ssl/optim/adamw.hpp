@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "optimizer.hpp"
+#include "../core/profile.hpp"
 
 namespace ssl {
 
@@ -35,6 +36,7 @@ class adamw : public optimizer_base {
   const adamw_options& options() const { return opt_; }
 
   void step() {
+    SSL_PROFILE_SCOPE("adamw");
     ++step_;
     const float b1 = opt_.beta1, b2 = opt_.beta2, eps = opt_.eps;
     const double t = double(step_);

@@ -10,6 +10,7 @@
 
 #include "elementwise.hpp"
 #include "../../tensor/tensor.hpp"
+#include "../../core/profile.hpp"
 
 namespace ssl::ops {
 
@@ -41,6 +42,7 @@ inline tensor<cpu> relu_backward(const tensor<cpu>& y, const tensor<cpu>& dy) {
 }
 
 inline tensor<cpu> gelu_forward(const tensor<cpu>& x) {
+  SSL_PROFILE_SCOPE("gelu");
   constexpr float inv_sqrt2 = float(1.0 / std::numbers::sqrt2);
   tensor<cpu> y(x.shape());
   const float* xd = x.data();
@@ -54,6 +56,7 @@ inline tensor<cpu> gelu_forward(const tensor<cpu>& x) {
 
 /// x: the forward input.
 inline tensor<cpu> gelu_backward(const tensor<cpu>& x, const tensor<cpu>& dy) {
+  SSL_PROFILE_SCOPE("gelu");
   expect_shape(dy, x.shape(), "gelu_backward dy");
   constexpr float inv_sqrt2 = float(1.0 / std::numbers::sqrt2);
   constexpr float inv_sqrt2pi = float(0.5 * std::numbers::inv_sqrtpi * std::numbers::sqrt2);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../../core/parallel.hpp"
+#include "../../core/profile.hpp"
 #include "gemm.hpp"
 
 namespace ssl::ops {
@@ -52,6 +53,7 @@ inline void check_attention_input(const tensor<cpu>& qkv, int64_t heads, const c
 /// out (N, T, D) = attention(qkv). When `probs` is given it receives P: (N, H, T, T) (needed by
 /// backward, and the attention maps DINO visualises).
 inline tensor<cpu> attention_forward(const tensor<cpu>& qkv, int64_t heads, float scale, tensor<cpu>* probs = nullptr) {
+  SSL_PROFILE_SCOPE("attention softmax (fwd)");
   check_attention_input(qkv, heads, "attention_forward");
   const int64_t N = qkv.dim(0), T = qkv.dim(1), D = qkv.dim(2) / 3, d = D / heads;
   tensor<cpu> out(shape{N, T, D});
@@ -75,6 +77,7 @@ inline tensor<cpu> attention_forward(const tensor<cpu>& qkv, int64_t heads, floa
 /// Backward of attention_forward from its input qkv and saved P: returns dqkv (N, T, 3D).
 inline tensor<cpu> attention_backward(const tensor<cpu>& qkv, const tensor<cpu>& probs, int64_t heads, float scale,
                                       const tensor<cpu>& dout) {
+  SSL_PROFILE_SCOPE("attention dS (bwd)");
   check_attention_input(qkv, heads, "attention_backward");
   const int64_t N = qkv.dim(0), T = qkv.dim(1), D = qkv.dim(2) / 3, d = D / heads;
   expect_shape(probs, shape{N, heads, T, T}, "attention_backward probs");

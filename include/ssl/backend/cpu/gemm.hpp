@@ -10,6 +10,7 @@
 #include <omp.h>
 #endif
 
+#include "../../core/profile.hpp"
 #include "../../tensor/tensor.hpp"
 
 #if defined(SSL_USE_OPENBLAS)
@@ -59,6 +60,7 @@ inline void gemm_block(trans ta, trans tb, int64_t M, int64_t N, int64_t K, floa
 /// independent of scheduling. Inside a parallel region (conv2d's per-group GEMMs) it runs serially.
 inline void gemm(cpu, trans ta, trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  SSL_PROFILE_SCOPE("gemm");
   if (M == 0 || N == 0) return;
 #if defined(_OPENMP) && !defined(SSL_USE_OPENBLAS)
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();

@@ -13,6 +13,7 @@
 
 #include "../../core/parallel.hpp"
 #include "../../tensor/tensor.hpp"
+#include "../../core/profile.hpp"
 
 namespace ssl::ops {
 
@@ -31,6 +32,7 @@ inline void check_layer_norm_input(const tensor<cpu>& x, const tensor<cpu>& weig
 /// (shape of x) and the per-row 1/std (R) for the backward pass.
 inline tensor<cpu> layer_norm_forward(const tensor<cpu>& x, const tensor<cpu>& weight, const tensor<cpu>& bias,
                                       float eps, tensor<cpu>* xhat = nullptr, tensor<cpu>* rstd = nullptr) {
+  SSL_PROFILE_SCOPE("layer_norm");
   check_layer_norm_input(x, weight, "layer_norm_forward");
   expect_shape(bias, weight.shape(), "layer_norm_forward bias");
   const int64_t D = weight.numel(), R = D ? x.numel() / D : 0;
@@ -64,6 +66,7 @@ inline tensor<cpu> layer_norm_forward(const tensor<cpu>& x, const tensor<cpu>& w
 /// Backward of layer_norm_forward from its saved xhat and rstd: returns dx, accumulates dw, db.
 inline tensor<cpu> layer_norm_backward(const tensor<cpu>& xhat, const tensor<cpu>& rstd, const tensor<cpu>& weight,
                                        const tensor<cpu>& dy, tensor<cpu>& dweight, tensor<cpu>& dbias) {
+  SSL_PROFILE_SCOPE("layer_norm");
   expect_shape(dy, xhat.shape(), "layer_norm_backward dy");
   expect_shape(dweight, weight.shape(), "layer_norm_backward dw");
   expect_shape(dbias, weight.shape(), "layer_norm_backward db");

@@ -7,6 +7,7 @@
 
 #include "../../core/parallel.hpp"
 #include "gemm.hpp"
+#include "../../core/profile.hpp"
 
 namespace ssl::ops {
 
@@ -19,6 +20,7 @@ inline void check_linear_input(const tensor<cpu>& x, const tensor<cpu>& weight, 
 
 /// y = x W^T + b; bias may be null. x: (..., in) -> y: (..., out).
 inline tensor<cpu> linear_forward(const tensor<cpu>& x, const tensor<cpu>& weight, const tensor<cpu>* bias) {
+  SSL_PROFILE_SCOPE("linear bias");
   check_linear_input(x, weight, "linear_forward");
   const int64_t out = weight.dim(0), in = weight.dim(1);
   const int64_t rows = x.numel() / in;
@@ -42,6 +44,7 @@ inline tensor<cpu> linear_forward(const tensor<cpu>& x, const tensor<cpu>& weigh
 ///   db += sum over rows of dy   (out); skipped when dbias is null.
 inline tensor<cpu> linear_backward(const tensor<cpu>& x, const tensor<cpu>& weight, const tensor<cpu>& dy,
                                    tensor<cpu>& dweight, tensor<cpu>* dbias) {
+  SSL_PROFILE_SCOPE("linear dbias");
   check_linear_input(x, weight, "linear_backward");
   const int64_t out = weight.dim(0), in = weight.dim(1);
   const int64_t rows = x.numel() / in;

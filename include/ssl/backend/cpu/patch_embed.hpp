@@ -13,6 +13,7 @@
 
 #include "../../core/parallel.hpp"
 #include "../../tensor/tensor.hpp"
+#include "../../core/profile.hpp"
 
 namespace ssl::ops {
 
@@ -26,6 +27,7 @@ inline void check_patchify_input(const tensor<cpu>& x, int64_t p, const char* wh
 
 /// x (N, C, H, W) -> patches (N, (H/p)(W/p), C p p).
 inline tensor<cpu> patchify(const tensor<cpu>& x, int64_t p) {
+  SSL_PROFILE_SCOPE("token gather/scatter");
   check_patchify_input(x, p, "patchify");
   const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), gh = H / p, gw = W / p, P = C * p * p;
   tensor<cpu> out(shape{N, gh * gw, P});
@@ -66,6 +68,7 @@ inline tensor<cpu> unpatchify(const tensor<cpu>& patches, int64_t channels, int6
 
 /// [token; x]: x (N, L, D), token (D) (any shape with D elements) -> (N, 1 + L, D).
 inline tensor<cpu> prepend_token(const tensor<cpu>& x, const tensor<cpu>& token) {
+  SSL_PROFILE_SCOPE("token gather/scatter");
   check<shape_error>(x.rank() == 3 && token.numel() == x.dim(2), "prepend_token: expected tokens (N, L, ",
                      token.numel(), ") for a token of ", token.numel(), " values, got ", x.shape());
   const int64_t N = x.dim(0), L = x.dim(1), D = x.dim(2);
@@ -80,6 +83,7 @@ inline tensor<cpu> prepend_token(const tensor<cpu>& x, const tensor<cpu>& token)
 
 /// y[n, k] = x[n, idx[n K + k]]: x (N, T, D), idx N*K row indices in [0, T) -> (N, K, D).
 inline tensor<cpu> gather_tokens(const tensor<cpu>& x, const std::vector<int32_t>& idx, int64_t K) {
+  SSL_PROFILE_SCOPE("token gather/scatter");
   check<shape_error>(x.rank() == 3, "gather_tokens: expected tokens (N, T, D), got ", x.shape());
   const int64_t N = x.dim(0), T = x.dim(1), D = x.dim(2);
   check<shape_error>(int64_t(idx.size()) == N * K, "gather_tokens: expected ", N * K, " indices (", N, " x ", K,
@@ -97,6 +101,7 @@ inline tensor<cpu> gather_tokens(const tensor<cpu>& x, const std::vector<int32_t
 
 /// Adjoint of gather_tokens: dx (N, T, D) with dx[n, idx[n K + k]] = dy[n, k], zero elsewhere.
 inline tensor<cpu> scatter_tokens(const tensor<cpu>& dy, const std::vector<int32_t>& idx, int64_t T) {
+  SSL_PROFILE_SCOPE("token gather/scatter");
   check<shape_error>(dy.rank() == 3, "scatter_tokens: expected tokens (N, K, D), got ", dy.shape());
   const int64_t N = dy.dim(0), K = dy.dim(1), D = dy.dim(2);
   check<shape_error>(int64_t(idx.size()) == N * K, "scatter_tokens: expected ", N * K, " indices, got ", idx.size());

@@ -12,11 +12,13 @@
 
 #include "../../core/parallel.hpp"
 #include "../../tensor/tensor.hpp"
+#include "../../core/profile.hpp"
 
 namespace ssl::ops {
 
 /// x: (R, D) (any leading dims flattened into rows). Returns y (shape of x); norms (R) gets |x_i|.
 inline tensor<cpu> l2_normalize_rows(const tensor<cpu>& x, tensor<cpu>& norms, float eps = 1e-12f) {
+  SSL_PROFILE_SCOPE("l2 norm / weight_norm");
   check<shape_error>(x.rank() >= 2, "l2_normalize_rows: expected (R, D), got ", x.shape());
   const int64_t D = x.dim(-1), R = D ? x.numel() / D : 0;
   tensor<cpu> y(x.shape());
@@ -37,6 +39,7 @@ inline tensor<cpu> l2_normalize_rows(const tensor<cpu>& x, tensor<cpu>& norms, f
 /// Backward of l2_normalize_rows: y the forward output, norms its |x_i|.
 inline tensor<cpu> l2_normalize_rows_backward(const tensor<cpu>& y, const tensor<cpu>& norms, const tensor<cpu>& dy,
                                               float eps = 1e-12f) {
+  SSL_PROFILE_SCOPE("l2 norm / weight_norm");
   expect_shape(dy, y.shape(), "l2_normalize_rows_backward dy");
   const int64_t D = y.dim(-1), R = D ? y.numel() / D : 0;
   expect_shape(norms, shape{R}, "l2_normalize_rows_backward norms");
@@ -60,6 +63,7 @@ inline tensor<cpu> l2_normalize_rows_backward(const tensor<cpu>& y, const tensor
 
 /// W = g v / |v| row by row. v: (out, in), g: out values ((out) or (out, 1)).
 inline tensor<cpu> weight_norm(const tensor<cpu>& v, const tensor<cpu>& g) {
+  SSL_PROFILE_SCOPE("l2 norm / weight_norm");
   check<shape_error>(v.rank() == 2 && g.numel() == v.dim(0), "weight_norm: expected v (out, in) and g with out values, got v ",
                      v.shape(), " and g ", g.shape());
   const int64_t O = v.dim(0), I = v.dim(1);

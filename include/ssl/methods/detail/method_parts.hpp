@@ -11,6 +11,7 @@
 
 #include "../../optim/ema.hpp"
 #include "../method.hpp"
+#include "../../core/profile.hpp"
 
 namespace ssl::methods_detail {
 
@@ -53,6 +54,7 @@ inline void expect_momentum(float m, const char* who) {
 /// teacher = m teacher + (1 - m) student over every parameter of two modules of the same type.
 template <class M>
 void ema_module(M& teacher, M& student, float m) {
+  SSL_PROFILE_SCOPE("teacher ema");
   param_list<cpu> t, s;
   teacher.collect(t, "");
   student.collect(s, "");

@@ -1,0 +1,145 @@
+#pragma once
+// Token-sequence ops of the op-level ViT / MAE / DINO training steps (backend/cuda/parity/), on the
+// CPU: the reference of their CUDA overloads in backend/cuda/vit_ops.cuh. All tensors are
+// row-major token sequences x (N, T, D).
+//   residual_add(x, y)               z = x + y (same shapes)
+//   add_rows(x, rows)                y[n] = x[n] + rows, rows (T, D) (any shape of T D values): position
+//                                    embeddings broadcast over the batch
+//   sum_batch(dy, acc)               acc (T D values) += sum_n dy[n]  (sample order: deterministic);
+//                                    the adjoint of add_rows for the rows
+//   add_range(dst, d0, src, s0, n)   dst[d0 .. d0+n) += alpha src[s0 .. s0+n)  (flat ranges)
+//   slice_tokens(x, b, k)            x[:, b : b+k]  -> (N, k, D);  unslice_tokens: its adjoint (zeros elsewhere)
+//   unshuffle_tokens(e, restore, K, mask_token)
+//                                    MAE decoder input: e (N, 1+K, D) -> full (N, 1+L, D), full[n,0] = e[n,0],
+//                                    full[n,1+l] = e[n,1+r] if r = restore[n L + l] < K, else mask_token (D)
+//   unshuffle_tokens_backward(g, restore, K, dmask)
+//                                    de (N, 1+K, D) (kept rows and [CLS] back to their rows); dmask (D) += sum of
+//                                    g over the hidden positions
+#include <algorithm>
+#include <vector>
+
+#include "../../core/parallel.hpp"
+#include "../../tensor/tensor.hpp"
+
+namespace ssl::ops {
+
+namespace vit_detail {
+inline void check_tokens(const tensor<cpu>& x, const char* what) {
+  check<shape_error>(x.rank() == 3, what, ": expected tokens (N, T, D), got ", x.shape());
+}
+inline void check_restore(const std::vector<int32_t>& restore, int64_t N, int64_t L, const char* what) {
+  check<shape_error>(int64_t(restore.size()) == N * L, what, ": expected ", N * L, " restore indices (", N, " x ", L,
+                     "), got ", restore.size());
+  for (int32_t r : restore) check<value_error>(r >= 0 && r < L, what, ": restore index ", r, " outside [0, ", L, ")");
+}
+}  // namespace vit_detail
+
+/// z = x + y (same shapes): the residual join of a pre-norm block.
+inline tensor<cpu> residual_add(const tensor<cpu>& x, const tensor<cpu>& y) {
+  expect_shape(y, x.shape(), "residual_add y");
+  tensor<cpu> z = x;
+  z.vec() += y.vec();
+  return z;
+}
+
+/// y[n] = x[n] + rows: x (N, T, D), rows: T * D values.
+inline tensor<cpu> add_rows(const tensor<cpu>& x, const tensor<cpu>& rows) {
+  vit_detail::check_tokens(x, "add_rows");
+  const int64_t N = x.dim(0), TD = x.dim(1) * x.dim(2);
+  check<shape_error>(rows.numel() == TD, "add_rows: expected ", TD, " row values (", x.dim(1), " x ", x.dim(2),
+                     "), got ", rows.shape());
+  tensor<cpu> y(x.shape());
+  parallel_for(0, N, [&](int64_t n) {
+    const float* a = x.data() + n * TD;
+    float* o = y.data() + n * TD;
+    for (int64_t i = 0; i < TD; ++i) o[i] = a[i] + rows[i];
+  });
+  return y;
+}
+
+/// acc (T D values) += sum over n of dy[n]; dy (N, T, D).
+inline void sum_batch(const tensor<cpu>& dy, tensor<cpu>& acc) {
+  vit_detail::check_tokens(dy, "sum_batch");
+  const int64_t N = dy.dim(0), TD = dy.dim(1) * dy.dim(2);
+  check<shape_error>(acc.numel() == TD, "sum_batch: expected an accumulator of ", TD, " values, got ", acc.shape());
+  for (int64_t n = 0; n < N; ++n) acc.vec() += const_vector_map(dy.data() + n * TD, TD);
+}
+
+/// dst[d0 + i] += alpha * src[s0 + i] for i < n (flat element ranges).
+inline void add_range(tensor<cpu>& dst, int64_t d0, const tensor<cpu>& src, int64_t s0, int64_t n, float alpha = 1.0f) {
+  check<shape_error>(d0 >= 0 && s0 >= 0 && n >= 0 && d0 + n <= dst.numel() && s0 + n <= src.numel(),
+                     "add_range: ranges [", d0, ", ", d0 + n, ") of ", dst.shape(), " and [", s0, ", ", s0 + n, ") of ",
+                     src.shape(), " do not fit");
+  for (int64_t i = 0; i < n; ++i) dst[d0 + i] += alpha * src[s0 + i];
+}
+
+/// x[:, begin : begin + count] -> (N, count, D).
+inline tensor<cpu> slice_tokens(const tensor<cpu>& x, int64_t begin, int64_t count) {
+  vit_detail::check_tokens(x, "slice_tokens");
+  const int64_t N = x.dim(0), T = x.dim(1), D = x.dim(2);
+  check<shape_error>(begin >= 0 && count >= 0 && begin + count <= T, "slice_tokens: tokens [", begin, ", ",
+                     begin + count, ") outside the ", T, " tokens of ", x.shape());
+  tensor<cpu> y(shape{N, count, D});
+  for (int64_t n = 0; n < N; ++n) std::copy_n(x.data() + (n * T + begin) * D, count * D, y.data() + n * count * D);
+  return y;
+}
+
+/// Adjoint of slice_tokens: dy (N, count, D) -> (N, T, D), zero outside [begin, begin + count).
+inline tensor<cpu> unslice_tokens(const tensor<cpu>& dy, int64_t T, int64_t begin) {
+  vit_detail::check_tokens(dy, "unslice_tokens");
+  const int64_t N = dy.dim(0), K = dy.dim(1), D = dy.dim(2);
+  check<shape_error>(begin >= 0 && begin + K <= T, "unslice_tokens: tokens [", begin, ", ", begin + K,
+                     ") do not fit in ", T);
+  tensor<cpu> dx(shape{N, T, D}, 0.0f);
+  for (int64_t n = 0; n < N; ++n) std::copy_n(dy.data() + n * K * D, K * D, dx.data() + (n * T + begin) * D);
+  return dx;
+}
+
+/// e (N, 1 + K, D) -> (N, 1 + L, D) in patch order, mask_token (D values) at the hidden patches.
+inline tensor<cpu> unshuffle_tokens(const tensor<cpu>& e, const std::vector<int32_t>& restore, int64_t K,
+                                    const tensor<cpu>& mask_token) {
+  vit_detail::check_tokens(e, "unshuffle_tokens");
+  const int64_t N = e.dim(0), D = e.dim(2);
+  check<shape_error>(e.dim(1) == 1 + K && mask_token.numel() == D, "unshuffle_tokens: expected e (N, ", 1 + K, ", ",
+                     mask_token.numel(), ") for ", K, " kept tokens and a mask token of ", mask_token.numel(),
+                     ", got ", e.shape());
+  const int64_t L = N ? int64_t(restore.size()) / N : 0;
+  vit_detail::check_restore(restore, N, L, "unshuffle_tokens");
+  tensor<cpu> full(shape{N, 1 + L, D});
+  parallel_for(0, N, [&](int64_t n) {
+    const float* src = e.data() + n * (1 + K) * D;
+    float* dst = full.data() + n * (1 + L) * D;
+    std::copy_n(src, D, dst);
+    for (int64_t l = 0; l < L; ++l) {
+      const int32_t r = restore[size_t(n * L + l)];
+      std::copy_n(r < K ? src + (1 + r) * D : mask_token.data(), D, dst + (1 + l) * D);
+    }
+  });
+  return full;
+}
+
+/// Adjoint of unshuffle_tokens: g (N, 1 + L, D) -> de (N, 1 + K, D); dmask (D) += g summed over hidden patches.
+inline tensor<cpu> unshuffle_tokens_backward(const tensor<cpu>& g, const std::vector<int32_t>& restore, int64_t K,
+                                             tensor<cpu>& dmask) {
+  vit_detail::check_tokens(g, "unshuffle_tokens_backward");
+  const int64_t N = g.dim(0), L = g.dim(1) - 1, D = g.dim(2);
+  check<shape_error>(dmask.numel() == D, "unshuffle_tokens_backward: expected a mask-token gradient of ", D,
+                     " values, got ", dmask.shape());
+  vit_detail::check_restore(restore, N, L, "unshuffle_tokens_backward");
+  tensor<cpu> de(shape{N, 1 + K, D}, 0.0f);
+  for (int64_t n = 0; n < N; ++n) {
+    const float* src = g.data() + n * (1 + L) * D;
+    float* dst = de.data() + n * (1 + K) * D;
+    std::copy_n(src, D, dst);
+    for (int64_t l = 0; l < L; ++l) {
+      const int32_t r = restore[size_t(n * L + l)];
+      if (r < K)
+        std::copy_n(src + (1 + l) * D, D, dst + (1 + r) * D);
+      else
+        for (int64_t c = 0; c < D; ++c) dmask[c] += src[(1 + l) * D + c];
+    }
+  }
+  return de;
+}
+
+}  // namespace ssl::ops

@@ -1,0 +1,64 @@
+#pragma once
+// DINO's self-distillation loss on the device, the math of ssl::dino (losses/dino.hpp):
+//   student (V, B, K), teacher (G, B, K), center (K), all on the device;
+//   t_g = softmax((teacher_g - c) / tau_t),  log s_v = log_softmax(student_v / tau_s)
+//   L = 1/P sum_{g, v != g} 1/B sum_b sum_k -t_gbk log s_vbk  (P pairs),
+//   d student_vb = (n_v softmax(student_vb / tau_s) - sum_{g != v} t_gb) / (tau_s B P).
+// dino_update_center: c <- m c + (1 - m) mean over the rows of teacher (column sums, then one axpby).
+// The loss stays on the device (one element).
+#include "../../losses/dino.hpp"  // the CPU reference
+#include "buffer.cuh"
+#include "elementwise.cuh"
+#include "kernels/cross_entropy.cuh"  // scaled_sum
+#include "kernels/dino.cuh"
+#include "layer_norm.cuh"  // detail::row_threads
+#include "linear.cuh"  // column_sums
+
+namespace ssl::ops {
+
+struct dino_device_result {
+  tensor<cuda> value;         // (1)
+  tensor<cuda> grad_student;  // (V, B, K)
+};
+
+inline dino_device_result dino_loss(const tensor<cuda>& student, const tensor<cuda>& teacher,
+                                    const tensor<cuda>& center, float student_temperature,
+                                    float teacher_temperature) {
+  const int64_t K = center.numel();
+  check<value_error>(student_temperature > 0.0f && teacher_temperature > 0.0f,
+                     "dino_loss: expected temperatures > 0, got ", student_temperature, " and ", teacher_temperature);
+  check<shape_error>(K > 0, "dino_loss: expected a non-empty center, got shape ", center.shape());
+  const losses_detail::dino_sizes sz = losses_detail::check_dino_inputs(student.shape(), teacher.shape(), K);
+  const int64_t V = sz.V, B = sz.B, G = sz.G, pairs = sz.pairs;
+  dino_device_result r{tensor<cuda>(shape{1}), tensor<cuda>(student.shape())};
+  gpu::context& ctx = gpu::context::get();
+  float* probs = ctx.workspace(0, G * B * K);
+  float* row_loss = ctx.workspace(1, V * B);
+  const int threads = detail::row_threads(K);
+  gpu::kernels::dino_teacher_probs<<<unsigned(G * B), threads, 0, gpu::stream()>>>(
+      teacher.data(), center.data(), K, 1.0f / teacher_temperature, probs);
+  SSL_CUDA_CHECK_LAUNCH("dino_teacher_probs");
+  gpu::kernels::dino_student_rows<<<unsigned(V * B), threads, 0, gpu::stream()>>>(
+      student.data(), probs, B, G, K, 1.0f / student_temperature,
+      float(1.0 / (double(student_temperature) * double(B * pairs))), r.grad_student.data(), row_loss);
+  SSL_CUDA_CHECK_LAUNCH("dino_student_rows");
+  gpu::kernels::scaled_sum<<<1, gpu::kernels::block_reduce_max, 0, gpu::stream()>>>(
+      row_loss, V * B, float(1.0 / double(B * pairs)), r.value.data());
+  SSL_CUDA_CHECK_LAUNCH("scaled_sum");
+  return r;
+}
+
+/// center (K) <- m center + (1 - m) mean over the rows of teacher (..., K).
+inline void dino_update_center(tensor<cuda>& center, const tensor<cuda>& teacher, float momentum) {
+  const int64_t K = center.numel();
+  check<shape_error>(K > 0 && teacher.rank() >= 2 && teacher.dim(-1) == K && teacher.numel() > 0,
+                     "dino_update_center: expected teacher outputs (..., ", K, "), got ", teacher.shape());
+  check<value_error>(momentum >= 0.0f && momentum <= 1.0f, "dino_update_center: momentum must be in [0, 1], got ",
+                     momentum);
+  const int64_t R = teacher.numel() / K;
+  tensor<cuda> sums(center.shape());
+  column_sums(teacher.data(), sums.data(), R, K, false);
+  axpby((1.0f - momentum) / float(R), sums, momentum, center);
+}
+
+}  // namespace ssl::ops

@@ -1,0 +1,130 @@
+#pragma once
+// Token-sequence ops of the op-level ViT / MAE / DINO steps on the device: the overloads of
+// backend/cpu/vit_ops.hpp (same contracts, same checks). Index lists (MAE's restore order) come
+// from the host, are checked there and uploaded once per call (masks are drawn on the host).
+#include <vector>
+
+#include "../cpu/vit_ops.hpp"  // the CPU reference: both overloads visible together
+#include "buffer.cuh"
+#include "elementwise.cuh"
+#include "kernels/elementwise.cuh"
+#include "kernels/vit_ops.cuh"
+#include "linear.cuh"  // column_sums
+
+namespace ssl::ops {
+
+namespace vit_detail {
+inline void check_tokens(const tensor<cuda>& x, const char* what) {
+  check<shape_error>(x.rank() == 3, what, ": expected tokens (N, T, D), got ", x.shape());
+}
+inline unsigned blocks(int64_t n) { return gpu::kernels::grid_for(n); }
+inline gpu::array<int32_t> upload(const std::vector<int32_t>& idx) {
+  gpu::array<int32_t> d(int64_t(idx.size()));
+  if (!idx.empty())
+    SSL_CUDA_CHECK(cudaMemcpyAsync(d.data(), idx.data(), d.bytes(), cudaMemcpyHostToDevice, gpu::stream()));
+  return d;
+}
+}  // namespace vit_detail
+
+inline tensor<cuda> residual_add(const tensor<cuda>& x, const tensor<cuda>& y) { return add(x, y); }
+
+inline tensor<cuda> add_rows(const tensor<cuda>& x, const tensor<cuda>& rows) {
+  vit_detail::check_tokens(x, "add_rows");
+  const int64_t N = x.dim(0), TD = x.dim(1) * x.dim(2);
+  check<shape_error>(rows.numel() == TD, "add_rows: expected ", TD, " row values (", x.dim(1), " x ", x.dim(2),
+                     "), got ", rows.shape());
+  tensor<cuda> y(x.shape());
+  if (y.numel()) {
+    gpu::kernels::add_rows<<<vit_detail::blocks(y.numel()), gpu::kernels::block_size, 0, gpu::stream()>>>(
+        x.data(), rows.data(), N, TD, y.data());
+    SSL_CUDA_CHECK_LAUNCH("add_rows");
+  }
+  return y;
+}
+
+/// acc += sum over n of dy[n] (deterministic two-stage column sums of dy viewed as (N, T D)).
+inline void sum_batch(const tensor<cuda>& dy, tensor<cuda>& acc) {
+  vit_detail::check_tokens(dy, "sum_batch");
+  const int64_t N = dy.dim(0), TD = dy.dim(1) * dy.dim(2);
+  check<shape_error>(acc.numel() == TD, "sum_batch: expected an accumulator of ", TD, " values, got ", acc.shape());
+  column_sums(dy.data(), acc.data(), N, TD, true);
+}
+
+inline void add_range(tensor<cuda>& dst, int64_t d0, const tensor<cuda>& src, int64_t s0, int64_t n,
+                      float alpha = 1.0f) {
+  check<shape_error>(d0 >= 0 && s0 >= 0 && n >= 0 && d0 + n <= dst.numel() && s0 + n <= src.numel(),
+                     "add_range: ranges [", d0, ", ", d0 + n, ") of ", dst.shape(), " and [", s0, ", ", s0 + n, ") of ",
+                     src.shape(), " do not fit");
+  if (n == 0) return;
+  gpu::kernels::axpby<<<vit_detail::blocks(n), gpu::kernels::block_size, 0, gpu::stream()>>>(
+      alpha, src.data() + s0, 1.0f, dst.data() + d0, n);
+  SSL_CUDA_CHECK_LAUNCH("add_range");
+}
+
+inline tensor<cuda> slice_tokens(const tensor<cuda>& x, int64_t begin, int64_t count) {
+  vit_detail::check_tokens(x, "slice_tokens");
+  const int64_t N = x.dim(0), T = x.dim(1), D = x.dim(2);
+  check<shape_error>(begin >= 0 && count >= 0 && begin + count <= T, "slice_tokens: tokens [", begin, ", ",
+                     begin + count, ") outside the ", T, " tokens of ", x.shape());
+  tensor<cuda> y(shape{N, count, D});
+  if (y.numel()) {
+    gpu::kernels::slice_tokens<<<vit_detail::blocks(y.numel()), gpu::kernels::block_size, 0, gpu::stream()>>>(
+        x.data(), N, T, begin, count, D, y.data());
+    SSL_CUDA_CHECK_LAUNCH("slice_tokens");
+  }
+  return y;
+}
+
+inline tensor<cuda> unslice_tokens(const tensor<cuda>& dy, int64_t T, int64_t begin) {
+  vit_detail::check_tokens(dy, "unslice_tokens");
+  const int64_t N = dy.dim(0), K = dy.dim(1), D = dy.dim(2);
+  check<shape_error>(begin >= 0 && begin + K <= T, "unslice_tokens: tokens [", begin, ", ", begin + K,
+                     ") do not fit in ", T);
+  tensor<cuda> dx(shape{N, T, D});
+  if (dx.numel()) {
+    gpu::kernels::unslice_tokens<<<vit_detail::blocks(dx.numel()), gpu::kernels::block_size, 0, gpu::stream()>>>(
+        dy.data(), N, T, begin, K, D, dx.data());
+    SSL_CUDA_CHECK_LAUNCH("unslice_tokens");
+  }
+  return dx;
+}
+
+inline tensor<cuda> unshuffle_tokens(const tensor<cuda>& e, const std::vector<int32_t>& restore, int64_t K,
+                                     const tensor<cuda>& mask_token) {
+  vit_detail::check_tokens(e, "unshuffle_tokens");
+  const int64_t N = e.dim(0), D = e.dim(2);
+  check<shape_error>(e.dim(1) == 1 + K && mask_token.numel() == D, "unshuffle_tokens: expected e (N, ", 1 + K, ", ",
+                     mask_token.numel(), ") for ", K, " kept tokens and a mask token of ", mask_token.numel(),
+                     ", got ", e.shape());
+  const int64_t L = N ? int64_t(restore.size()) / N : 0;
+  vit_detail::check_restore(restore, N, L, "unshuffle_tokens");
+  const gpu::array<int32_t> idx = vit_detail::upload(restore);
+  tensor<cuda> full(shape{N, 1 + L, D});
+  if (full.numel()) {
+    gpu::kernels::unshuffle_tokens<<<vit_detail::blocks(full.numel()), gpu::kernels::block_size, 0, gpu::stream()>>>(
+        e.data(), idx.data(), mask_token.data(), N, L, K, D, full.data());
+    SSL_CUDA_CHECK_LAUNCH("unshuffle_tokens");
+  }
+  return full;
+}
+
+inline tensor<cuda> unshuffle_tokens_backward(const tensor<cuda>& g, const std::vector<int32_t>& restore, int64_t K,
+                                              tensor<cuda>& dmask) {
+  vit_detail::check_tokens(g, "unshuffle_tokens_backward");
+  const int64_t N = g.dim(0), L = g.dim(1) - 1, D = g.dim(2);
+  check<shape_error>(dmask.numel() == D, "unshuffle_tokens_backward: expected a mask-token gradient of ", D,
+                     " values, got ", dmask.shape());
+  vit_detail::check_restore(restore, N, L, "unshuffle_tokens_backward");
+  const gpu::array<int32_t> idx = vit_detail::upload(restore);
+  tensor<cuda> de(shape{N, 1 + K, D});
+  if (N * L * D == 0) return de;
+  // Workspace slot 0 is free between ops (stream order); column_sums uses the last slot.
+  float* hidden = gpu::context::get().workspace(0, N * L * D);
+  gpu::kernels::unshuffle_tokens_backward<<<vit_detail::blocks(N * L * D), gpu::kernels::block_size, 0,
+                                            gpu::stream()>>>(g.data(), idx.data(), N, L, K, D, de.data(), hidden);
+  SSL_CUDA_CHECK_LAUNCH("unshuffle_tokens_backward");
+  column_sums(hidden, dmask.data(), N * L, D, true);
+  return de;
+}
+
+}  // namespace ssl::ops
