@@ -30,14 +30,31 @@ data::in_memory_dataset first_n(const data::in_memory_dataset& d, int64_t n) {
   return data::in_memory_dataset(std::move(imgs), std::move(labels), 10);
 }
 
+struct scores {
+  double knn = 0, linear = -1;  // linear: -1 when not measured
+};
+
 template <class E>
-double knn_accuracy(E& enc, const eval_sets& s) {
+scores evaluate(E& enc, const eval_sets& s, bool probe) {
   const auto norm = eval::fashion_mnist_normalization();
   if constexpr (requires { enc.for_each_batch_norm([](auto&) {}); })
     eval::recalibrate_batch_norm(enc, s.train.images(), norm);
   const tensor<cpu> ftr = eval::extract_features(enc, s.train.images(), norm, 500);
   const tensor<cpu> fte = eval::extract_features(enc, s.test.images(), norm, 500);
-  return eval::knn_classify(ftr, s.train.labels(), fte, s.test.labels()).accuracy;
+  scores out;
+  out.knn = eval::knn_classify(ftr, s.train.labels(), fte, s.test.labels()).accuracy;
+  if (probe) out.linear = eval::linear_probe(ftr, s.train.labels(), fte, s.test.labels()).test_accuracy;
+  return out;
+}
+
+/// "k-NN A%  (random init B%, +C points)[, linear probe D% (random init E%)]"
+void print_scores(const char* what, const scores& s, const scores& base) {
+  std::printf("%s: k-NN %.2f%%  (random init %.2f%%, %+.2f points)", what, 100 * s.knn, 100 * base.knn,
+              100 * (s.knn - base.knn));
+  if (s.linear >= 0)
+    std::printf(", linear probe %.2f%% (random init %.2f%%, %+.2f points)", 100 * s.linear, 100 * base.linear,
+                100 * (s.linear - base.linear));
+  std::printf("\n");
 }
 
 struct run_options {
@@ -47,14 +64,17 @@ struct run_options {
   float lr = 0, weight_decay = 0.04f, teacher_temp = 0.04f, momentum = 0.996f, koleo = 0.0f, clip = 3.0f;
   uint64_t seed = 0;
   int workers = 2;
+  bool probe = false;  // also a linear probe (multinomial logistic regression on frozen features)
   std::string csv, save_teacher;
 };
 
 template <class E>
 void run(const char* name, E student_backbone, E random_backbone, const data::in_memory_dataset& train,
          const eval_sets& sets, const run_options& o) {
-  const double base = knn_accuracy(random_backbone, sets);
-  std::printf("random-init %s: k-NN %.2f%%\n", name, 100 * base);
+  const scores base = evaluate(random_backbone, sets, o.probe);
+  std::printf("random-init %s: k-NN %.2f%%", name, 100 * base.knn);
+  if (o.probe) std::printf(", linear probe %.2f%%", 100 * base.linear);
+  std::printf("\n");
 
   const int64_t F = student_backbone.feature_dim();
   dino_method<E> method(std::move(student_backbone),
@@ -81,12 +101,10 @@ void run(const char* name, E student_backbone, E random_backbone, const data::in
               sum.images_per_second, sum.mean_loss_last_100, method.collapse_reference(),
               method.collapse_check().message.c_str());
 
-  const double student = knn_accuracy(method.encoder(), sets);
-  const double teacher = knn_accuracy(method.teacher_encoder(), sets);
-  std::printf("DINO %s student: k-NN %.2f%%  (random init %.2f%%, %+.2f points)\n", name, 100 * student, 100 * base,
-              100 * (student - base));
-  std::printf("DINO %s teacher: k-NN %.2f%%  (random init %.2f%%, %+.2f points)\n", name, 100 * teacher, 100 * base,
-              100 * (teacher - base));
+  const scores student = evaluate(method.encoder(), sets, o.probe);
+  const scores teacher = evaluate(method.teacher_encoder(), sets, o.probe);
+  print_scores((std::string("DINO ") + name + " student").c_str(), student, base);
+  print_scores((std::string("DINO ") + name + " teacher").c_str(), teacher, base);
   if (!o.save_teacher.empty()) {
     named_tensors t;
     for (auto& r : parameters(method.teacher_encoder())) t.emplace_back(r.name, r.p->value);
@@ -124,6 +142,7 @@ int main(int argc, char** argv) {
   app.add_option("--eval-test", eval_test, "test images classified");
   app.add_option("--data", data_dir, "folder with the Fashion-MNIST IDX files");
   app.add_option("--csv", o.csv, "per-step CSV log");
+  app.add_flag("--linear-probe", o.probe, "also report linear-probe accuracy (student, teacher, random init)");
   app.add_option("--save-teacher", o.save_teacher, "write the teacher backbone (safetensors), e.g. for dino_attention");
   CLI11_PARSE(app, argc, argv);
   set_num_threads(threads);
