@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <ssl/core/profile.hpp>
+
 namespace ssl_bench {
 
 using clock_type = std::chrono::steady_clock;
@@ -86,6 +88,25 @@ inline void report_step_timing(const std::string& name, const std::string& what,
   const std::string w = images == reference_batch ? name : name + "_b" + std::to_string(images);
   report(w, "ms_per_step", t.median * 1e3, "ms");
   report(w, "img_per_s", double(images) / t.median, "img/s");
+}
+
+/// Built with -DSSL_PROFILE: runs `step` `steps` times under the scoped CPU timers of
+/// core/profile.hpp (run with 1 thread for a complete breakdown) and prints their table;
+/// otherwise says how to get one.
+template <class F>
+void print_scoped_profile(int steps, F&& step) {
+#if defined(SSL_PROFILE)
+  ssl::profile::reset();
+  for (int i = 0; i < steps; ++i) {
+    SSL_PROFILE_SCOPE("other (method glue, allocs)");
+    step();
+  }
+  ssl::profile::print(stdout, steps);
+#else
+  (void)steps;
+  (void)step;
+  std::printf("# (scoped-timer table: build with -DSSL_PROFILE)\n");
+#endif
 }
 
 /// Tiny command line: `--name value` pairs and `--flag`s.

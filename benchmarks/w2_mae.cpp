@@ -35,16 +35,7 @@ int main(int argc, char** argv) {
   const auto t = ssl_bench::time_repeats(step, warmup, steps, 0.0, steps);
   ssl_bench::report_step_timing("W2", "W2 MAE step", B, 256, t, a.flag("--samples"));
 
-#if defined(SSL_PROFILE)
-  if (a.flag("--profile")) {  // scoped CPU timers of core/profile.hpp (build with -DSSL_PROFILE; run with 1 thread)
-    ssl::profile::reset();
-    for (int i = 0; i < steps; ++i) {
-      SSL_PROFILE_SCOPE("other (method glue, allocs)");
-      step();
-    }
-    ssl::profile::print(stdout, steps);
-  }
-#endif
+  if (a.flag("--profile")) ssl_bench::print_scoped_profile(steps, step);
   if (a.flag("--profile")) {
     // The phases of mae::train_step, run by hand on the same objects (median of `steps` passes).
     auto& enc = method.encoder();
