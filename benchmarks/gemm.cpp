@@ -11,12 +11,14 @@
 #include <string>
 
 #include "bench_util.hpp"
+#include "peak_memory.hpp"
 
 #if defined(SSL_BENCH_HAVE_OPENBLAS)
 #include <cblas.h>
 #endif
 
 int main(int argc, char** argv) {
+  const ssl_bench::memory_probe memory;  // baseline before the matrices
   const ssl_bench::args a{argc, argv};
   const int threads = ssl_bench::thread_count(a);
   const double min_seconds = a.flag("--quick") ? 0.3 : 1.0;
@@ -57,5 +59,6 @@ int main(int argc, char** argv) {
     ssl_bench::report(w + "_openblas", "gflops", flop / t.median * 1e-9, "GFLOP/s");
 #endif
   }
+  memory.report("W4");  // peak over all sizes (n = 2048: three 16 MiB matrices)
   return 0;
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bench_util.hpp"
+#include "peak_memory.hpp"
 
 // (rows, dim) Gaussian rows scaled to unit length; row i drawn from its own stream.
 static ssl::tensor<ssl::cpu> unit_rows(int64_t rows, int64_t dim, uint64_t seed) {
@@ -30,6 +31,7 @@ static ssl::tensor<ssl::cpu> unit_rows(int64_t rows, int64_t dim, uint64_t seed)
 }
 
 int main(int argc, char** argv) {
+  const ssl_bench::memory_probe memory;  // baseline before the features
   const ssl_bench::args a{argc, argv};
   const int threads = ssl_bench::thread_count(a);
   ssl::set_num_threads(threads);
@@ -53,5 +55,6 @@ int main(int argc, char** argv) {
   ssl_bench::describe("W5 knn_classify", t);
   ssl_bench::report("W5", "queries_per_s", double(n_test) / t.median, "queries/s");
   ssl_bench::report("W5", "seconds", t.median, "s");
+  memory.report("W5");
   return 0;
 }

@@ -6,9 +6,17 @@ Prints the same machine-readable lines as the C++ benchmarks:
 so scripts/bench can put both side by side. Run with Debian's python3-torch on 2 threads:
     OMP_NUM_THREADS=2 /usr/bin/python3 benchmarks/torch_reference.py --workloads W4,W5
     /usr/bin/python3 benchmarks/torch_reference.py --quick          # every workload in ~2 min
+    /usr/bin/python3 benchmarks/torch_reference.py --workloads W1 --batch 1024 --size 28   # scaling point
+
+Each workload also prints its peak resident memory (RESULT <w> peak_mib / baseline_mib /
+peak_over_baseline_mib, MiB): peak = resource.getrusage ru_maxrss of the whole process, baseline =
+resident set after `import torch` and the BLAS check, before the workload builds its model and data.
+The peak is the process's, so measure memory with ONE workload per process (scripts/bench does).
 """
 import argparse
+import os
 import re
+import resource
 import statistics
 import sys
 import time
@@ -27,6 +35,30 @@ def describe(what, samples):
     spread = (max(samples) - min(samples)) / med if med > 0 else 0.0
     print(f"# {what}: median {med * 1e3:.3f} ms, min {min(samples) * 1e3:.3f} ms, "
           f"spread {spread * 100:.1f}% over {len(samples)} runs", flush=True)
+
+
+def peak_rss_mib():
+    """High-water mark of this process's resident set, MiB (Linux ru_maxrss is in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def current_rss_mib():
+    """Resident set now, MiB (/proc/self/statm field 2, in pages); the peak where that is unreadable."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1024.0 * 1024.0)
+    except (OSError, ValueError, IndexError):
+        return peak_rss_mib()
+
+
+def report_memory(workload, baseline_mib):
+    """The same three lines as benchmarks/peak_memory.hpp."""
+    peak = peak_rss_mib()
+    print(f"# {workload} peak resident memory: {peak:.1f} MiB (baseline {baseline_mib:.1f} MiB, "
+          f"workload {peak - baseline_mib:.1f} MiB)", flush=True)
+    report(workload, "peak_mib", peak, "MiB")
+    report(workload, "baseline_mib", baseline_mib, "MiB")
+    report(workload, "peak_over_baseline_mib", peak - baseline_mib, "MiB")
 
 
 def time_repeats(fn, warmup=1, min_repeats=3, min_seconds=1.0, max_repeats=1000):
@@ -49,7 +81,8 @@ def time_steps(step, warmup, steps):
 # ---------------------------------------------------------------- encoders
 
 class ConvNetS(nn.Module):
-    """1x28x28 -> 256: four conv3x3 (no bias) + BN + ReLU, strides 1,2,2,2, then global average pool."""
+    """1x28x28 -> 256: four conv3x3 (no bias) + BN + ReLU, strides 1,2,2,2, then global average pool
+    (the pool makes it take any image size: 1xSxS -> 256xceil(S/8)xceil(S/8) -> 256)."""
 
     def __init__(self):
         super().__init__()
@@ -152,13 +185,20 @@ def nt_xent(h, temperature=0.5):
     return F.cross_entropy(s, target)
 
 
+def w1_name(batch, size):
+    """W1 at its WORKLOADS.md shape (batch 256, 28x28), else W1_b<batch>_s<size> (as w1_simclr.cpp)."""
+    return "W1" if (batch, size) == (256, 28) else f"W1_b{batch}_s{size}"
+
+
 def workload_w1(args):
+    """W1 step; --batch / --size change it for the scaling table. Returns the workload name."""
+    b, sz = args.batch, args.size
     torch.manual_seed(0)
     enc = ConvNetS()
     head = nn.Sequential(nn.Linear(256, 256), nn.BatchNorm1d(256), nn.ReLU(inplace=True), nn.Linear(256, 128))
     params = list(enc.parameters()) + list(head.parameters())
     opt = torch.optim.SGD(params, lr=0.06, momentum=0.9, weight_decay=5e-4)
-    x1, x2 = torch.rand(256, 1, 28, 28), torch.rand(256, 1, 28, 28)
+    x1, x2 = torch.rand(b, 1, sz, sz), torch.rand(b, 1, sz, sz)
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -167,9 +207,11 @@ def workload_w1(args):
         opt.step()
 
     s = time_steps(step, args.warmup, args.steps)
-    describe("W1 SimCLR step", s)
-    report("W1", "ms_per_step", statistics.median(s) * 1e3, "ms")
-    report("W1", "img_per_s", 256 / statistics.median(s), "img/s")
+    name = w1_name(b, sz)
+    describe(f"W1 SimCLR step (batch {b}, {sz}x{sz})", s)
+    report(name, "ms_per_step", statistics.median(s) * 1e3, "ms")
+    report(name, "img_per_s", b / statistics.median(s), "img/s")
+    return name
 
 
 # ---------------------------------------------------------------- W2 MAE
@@ -382,16 +424,25 @@ def main():
     p.add_argument("--warmup", type=int, default=3, help="untimed warm-up steps for W1-W3 (default 3)")
     p.add_argument("--knn-repeats", type=int, default=3, help="timed end-to-end kNN runs for W5 (default 3)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=256, help="W1 only: images per step (scaling table; default 256)")
+    p.add_argument("--size", type=int, default=28, help="W1 only: image side (scaling table; default 28)")
     p.add_argument("--quick", action="store_true", help="3 steps after 1 warm-up, 1 kNN run, 0.3 s per GEMM size")
     args = p.parse_args()
     if args.quick:
         args.steps, args.warmup, args.knn_repeats = 3, 1, 1
     torch.set_num_threads(args.threads)
     check_blas()
-    for w in [w.strip().upper() for w in args.workloads.split(",") if w.strip()]:
+    chosen = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
+    for w in chosen:
         if w not in WORKLOADS:
             sys.exit(f"unknown workload {w}; choose from {', '.join(WORKLOADS)}")
-        WORKLOADS[w](args)
+    if len(chosen) > 1:
+        print("# several workloads in one process: each peak_mib is the process's peak so far "
+              "(run one workload per process for its own peak)", flush=True)
+    for w in chosen:
+        baseline = current_rss_mib()  # after import torch + check_blas, before the model and data
+        name = WORKLOADS[w](args) or w
+        report_memory(name, baseline)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,16 @@
 // batch of 512. Median ms/step over 20 timed steps after 3 warm-up steps; img/s = 256 / step.
 // --batch N and --size S change the workload for the scaling table (docs/performance.md);
 // --profile prints the time of each phase (forward, loss, backward, optimizer).
+// Also prints the process's peak resident memory (peak_memory.hpp): run one configuration per process.
 #include <ssl/ssl.hpp>
 
 #include "bench_util.hpp"
+#include "peak_memory.hpp"
 
 using namespace ssl;
 
 int main(int argc, char** argv) {
+  const ssl_bench::memory_probe memory;  // baseline before the model and data
   const ssl_bench::args a{argc, argv};
   set_num_threads(ssl_bench::thread_count(a));
   const int64_t B = a.value("--batch", 256), S = a.value("--size", 28);
@@ -37,5 +40,6 @@ int main(int argc, char** argv) {
   const std::string w = (B == 256 && S == 28) ? "W1" : "W1_b" + std::to_string(B) + "_s" + std::to_string(S);
   ssl_bench::report(w, "ms_per_step", t.median * 1e3);
   ssl_bench::report(w, "img_per_s", double(B) / t.median);
+  memory.report(w);
   return 0;
 }

@@ -9,10 +9,12 @@
 #include <ssl/ssl.hpp>
 
 #include "bench_util.hpp"
+#include "peak_memory.hpp"
 
 using namespace ssl;
 
 int main(int argc, char** argv) {
+  const ssl_bench::memory_probe memory;  // baseline before the model and data
   const ssl_bench::args a{argc, argv};
   set_num_threads(ssl_bench::thread_count(a));
   const int64_t B = a.value("--batch", 256);
@@ -34,6 +36,7 @@ int main(int argc, char** argv) {
   };
   const auto t = ssl_bench::time_repeats(step, warmup, steps, 0.0, steps);
   ssl_bench::report_step_timing("W2", "W2 MAE step", B, 256, t, a.flag("--samples"));
+  memory.report(B == 256 ? "W2" : "W2_b" + std::to_string(B));  // before the --profile passes
 
   if (a.flag("--profile")) ssl_bench::print_scoped_profile(steps, step);
   if (a.flag("--profile")) {

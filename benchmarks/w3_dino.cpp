@@ -10,10 +10,12 @@
 #include <ssl/ssl.hpp>
 
 #include "bench_util.hpp"
+#include "peak_memory.hpp"
 
 using namespace ssl;
 
 int main(int argc, char** argv) {
+  const ssl_bench::memory_probe memory;  // baseline before the model and data
   const ssl_bench::args a{argc, argv};
   set_num_threads(ssl_bench::thread_count(a));
   const int64_t B = a.value("--batch", 64);
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
   };
   const auto t = ssl_bench::time_repeats(step, warmup, steps, 0.0, steps);
   ssl_bench::report_step_timing("W3", "W3 DINO step", B, 64, t, a.flag("--samples"));
+  memory.report(B == 64 ? "W3" : "W3_b" + std::to_string(B));  // before the --profile passes
 
   if (a.flag("--profile")) ssl_bench::print_scoped_profile(steps, step);
   if (a.flag("--profile")) {

@@ -14,6 +14,7 @@
 #include <ssl/encoders/convnet_s.hpp>
 #include <ssl/eval/features.hpp>
 #include <ssl/eval/knn.hpp>
+#include <ssl/eval/linear_probe.hpp>
 #include <ssl/optim/adamw.hpp>
 #include <ssl/train/trainer.hpp>
 
@@ -67,6 +68,7 @@ struct train_settings {
   int threads = 2;                                        // compute threads
   std::string data_dir = ssl::data::fashion_mnist_dir();  // Fashion-MNIST IDX files
   std::string baseline_cache;                             // file caching the random-init k-NN
+  bool linear_probe = false;                              // also a linear probe, trained and random-init
 };
 
 /// Registers the options every example shares (budget, batch, lr, seed, threads, data, logs);
@@ -82,6 +84,42 @@ inline void add_common_options(CLI::App& app, train_settings& s, const std::stri
   app.add_option("--data", s.data_dir, "folder with the Fashion-MNIST IDX files");
   app.add_option("--csv", s.csv, "per-step CSV log");
   app.add_option("--baseline-cache", s.baseline_cache, "file caching the random-init k-NN (seed and accuracy)");
+  app.add_flag("--linear-probe", s.linear_probe,
+               "also a linear probe (L-BFGS on standardised frozen features) of the trained and the random-init encoder");
+}
+
+/// Linear-probe test accuracy (eval/linear_probe.hpp, WORKLOADS.md protocol) of the encoder's features.
+inline double linear_probe_accuracy(const ssl::convnet_s<>& enc, const in_memory_dataset& train,
+                                    const in_memory_dataset& test) {
+  const auto norm = ssl::eval::fashion_mnist_normalization();
+  return ssl::eval::linear_probe(ssl::eval::extract_features(enc, train.images(), norm), train.labels(),
+                                 ssl::eval::extract_features(enc, test.images(), norm), test.labels())
+      .test_accuracy;
+}
+
+/// With s.linear_probe: the linear probe of `enc` beside the random-init ConvNet-S's (BN recalibrated,
+/// cached in `<baseline_cache>.linear` when a cache is given), printed as
+/// "<name> ConvNet-S: linear probe A%  (random init B%, +C points)".
+inline void report_linear_probe(const char* name, const ssl::convnet_s<>& enc, const in_memory_dataset& train,
+                                const in_memory_dataset& test, const train_settings& s) {
+  if (!s.linear_probe) return;
+  const std::string cache = s.baseline_cache.empty() ? std::string() : s.baseline_cache + ".linear";
+  double base = -1;
+  if (!cache.empty()) {
+    std::ifstream in(cache);
+    uint64_t seed = 0;
+    double v = 0;
+    if (in >> seed >> v && seed == s.seed) base = v;
+  }
+  if (base < 0) {
+    ssl::convnet_s<> random_enc(1, ssl::rng(s.seed));
+    ssl::eval::recalibrate_batch_norm(random_enc, train.images(), ssl::eval::fashion_mnist_normalization());
+    base = linear_probe_accuracy(random_enc, train, test);
+    if (!cache.empty()) std::ofstream(cache) << s.seed << ' ' << base << '\n';
+  }
+  const double acc = linear_probe_accuracy(enc, train, test);
+  std::printf("%s ConvNet-S: linear probe %.2f%%  (random init %.2f%%, %+.2f points)\n", name, 100 * acc, 100 * base,
+              100 * (acc - base));
 }
 
 /// Trains `method` on `data` seen through `views` with Adam (lr, no weight decay), a shuffling
@@ -114,12 +152,13 @@ inline void report_knn(const char* name, double acc, double base) {
 }
 
 /// Trains on `train` with two views of WORKLOADS.md Q3's Fashion-MNIST recipe, then reports the
-/// encoder's k-NN on `test` beside the random-init `base`.
+/// encoder's k-NN on `test` beside the random-init `base` (and its linear probe with s.linear_probe).
 template <class M>
 int train_and_report(M& method, const in_memory_dataset& train, const in_memory_dataset& test, double base,
                      const train_settings& s, const char* name) {
   train_with_adam(method, train, ssl::augment::fashion_mnist_simclr(28), s);
   report_knn(name, knn_accuracy(method.encoder(), train, test), base);
+  report_linear_probe(name, method.encoder(), train, test, s);
   return 0;
 }
 

@@ -46,5 +46,6 @@ int main(int argc, char** argv) {
   std::printf("Jigsaw ConvNet-S: k-NN %.2f%% with BN re-estimated on whole images (%.2f%% with the tiles' BN statistics)"
               "  (random init %.2f%%, %+.2f points)\n",
               100 * acc, 100 * as_trained, 100 * base, 100 * (acc - base));
+  report_linear_probe("Jigsaw", method.encoder(), train, test, s);  // BN re-estimated, as the k-NN
   return 0;
 }

@@ -31,5 +31,6 @@ int main(int argc, char** argv) {
   view.views = 1;
   train_with_adam(method, train, view, s);
   report_knn("Rotation", knn_accuracy(method.encoder(), train, test), base);
+  report_linear_probe("Rotation", method.encoder(), train, test, s);
   return 0;
 }

@@ -1,11 +1,13 @@
 // ssl_train: the command-line trainer. Picks a method and an encoder among a fixed set of
 // compile-time instantiations, trains on an image folder or Fashion-MNIST without labels for a
 // wall-clock budget, and prints k-NN and (optionally) linear-probe accuracy on the test split,
-// beside the random-init encoder's.
+// beside the random-init encoder's. With --fine-tune MINUTES it then fine-tunes a copy of the
+// trained encoder (and of the random-init one) end to end on the labelled train split with a linear head.
 //
 //   ssl_train --method simclr --encoder convnet_s --minutes 15 --linear-probe
 //   ssl_train --method byol --encoder resnet18 --minutes 30 --checkpoint byol.safetensors
 //   ssl_train --method moco_v2 --minutes 15 --linear-probe     (T 0.2, queue 4096, m 0.99, shuffle-BN 8 groups)
+//   ssl_train --method simclr --minutes 15 --fine-tune 5        (AdamW, head lr 1e-3, encoder lr x0.1, cosine)
 // Methods: simclr, moco_v2, moco_v3, byol, simsiam. Encoders: convnet_s, resnet18 (CIFAR stem).
 // The other methods (DINO, MAE, MaskFeat, rotation, jigsaw, colorization, triplet) have their
 // own example programs with method-specific flags.
@@ -24,6 +26,8 @@ struct run_config {
   uint64_t seed = 0;
   int workers = 2;
   bool probe = false;
+  double fine_tune_minutes = 0;     // 0: no fine-tuning
+  float fine_tune_backbone = 0.1f;  // encoder lr multiplier while fine-tuning
   std::string csv, checkpoint, resume;
 };
 
@@ -44,9 +48,21 @@ scores evaluate(const E& enc, const data::in_memory_dataset& train, const data::
   return s;
 }
 
-template <class M>
+/// Test top-1 after fine-tuning a copy of `enc` for c.fine_tune_minutes (eval/fine_tune.hpp defaults).
+template <class E>
+double fine_tune_accuracy(const E& enc, const data::in_memory_dataset& train, const data::in_memory_dataset& test,
+                          const run_config& c) {
+  eval::fine_tune_options o;
+  o.epochs = 1000;
+  o.budget_seconds = c.fine_tune_minutes * 60;
+  o.backbone_lr_scale = c.fine_tune_backbone;
+  o.seed = c.seed;
+  return eval::fine_tune(enc, train.images(), train.labels(), test.images(), test.labels(), o).report.test_accuracy;
+}
+
+template <class M, class E>
 int train_and_report(M& method, const data::in_memory_dataset& train, const data::in_memory_dataset& test,
-                     const scores& base, const run_config& c, const std::string& name) {
+                     const scores& base, const E& random_enc, const run_config& c, const std::string& name) {
   param_list<cpu> params;
   method.collect(params, "");
   adamw opt(params, {.lr = c.lr, .weight_decay = 0.0f});
@@ -69,6 +85,12 @@ int train_and_report(M& method, const data::in_memory_dataset& train, const data
   if (c.probe)
     std::printf("linear probe: %s %.2f%%   random init %.2f%%   (%+.2f points)\n", name.c_str(), 100 * s.linear,
                 100 * base.linear, 100 * (s.linear - base.linear));
+  if (c.fine_tune_minutes > 0) {
+    const double ft = fine_tune_accuracy(method.encoder(), train, test, c);
+    const double ft_random = fine_tune_accuracy(random_enc, train, test, c);
+    std::printf("fine-tune: %s %.2f%% (random init %.2f%%)   (%+.2f points)\n", name.c_str(), 100 * ft,
+                100 * ft_random, 100 * (ft - ft_random));
+  }
   return 0;
 }
 
@@ -89,7 +111,7 @@ int run_with(E make_encoder(uint64_t), int64_t feat, const std::string& method, 
   if (method == "simclr") {
     simclr m(make_encoder(c.seed), projection_mlp<>({.in_dim = feat, .hidden_dim = 256, .out_dim = 128}, g.fork(1)),
              nt_xent(c.temperature));
-    return train_and_report(m, train, test, base, c, "SimCLR");
+    return train_and_report(m, train, test, base, random_enc, c, "SimCLR");
   }
   if (method == "moco_v2") {
     moco_v2_method m(make_encoder(c.seed),
@@ -100,23 +122,23 @@ int run_with(E make_encoder(uint64_t), int64_t feat, const std::string& method, 
                       .bn_groups = c.bn_groups,
                       .seed = c.seed},
                      moco(c.temperature));
-    return train_and_report(m, train, test, base, c, "MoCo v2");
+    return train_and_report(m, train, test, base, random_enc, c, "MoCo v2");
   }
   if (method == "moco_v3") {
     moco_v3_method m(make_encoder(c.seed), projection_mlp<>({.in_dim = feat, .hidden_dim = 512, .out_dim = 128}, g.fork(1)),
                      projection_mlp<>({.in_dim = 128, .hidden_dim = 512, .out_dim = 128}, g.fork(2)),
                      {.momentum_base = c.momentum}, moco_v3(c.temperature));
-    return train_and_report(m, train, test, base, c, "MoCo v3");
+    return train_and_report(m, train, test, base, random_enc, c, "MoCo v3");
   }
   auto projector = projection_mlp<>({.in_dim = feat, .hidden_dim = 512, .out_dim = 128}, g.fork(1));
   auto predictor = projection_mlp<>({.in_dim = 128, .hidden_dim = 512, .out_dim = 128}, g.fork(2));
   if (method == "byol") {
     byol_method m(make_encoder(c.seed), projector, predictor, {.tau_base = c.momentum});
-    return train_and_report(m, train, test, base, c, "BYOL");
+    return train_and_report(m, train, test, base, random_enc, c, "BYOL");
   }
   if (method == "simsiam") {
     simsiam_method<E, projection_mlp<>> m(make_encoder(c.seed), projector, predictor);
-    return train_and_report(m, train, test, base, c, "SimSiam");
+    return train_and_report(m, train, test, base, random_enc, c, "SimSiam");
   }
   throw value_error("ssl_train: unknown method '" + method + "' (expected simclr, moco_v2, moco_v3, byol or simsiam)");
 }
@@ -148,6 +170,9 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint", c.checkpoint, "checkpoint file (safetensors), every 500 steps and at the end");
   app.add_option("--resume", c.resume, "resume from this checkpoint");
   app.add_flag("--linear-probe", c.probe, "also fit linear probes (L-BFGS)");
+  app.add_option("--fine-tune", c.fine_tune_minutes,
+                 "minutes of supervised fine-tuning of the trained and of the random-init encoder (0 = off)");
+  app.add_option("--fine-tune-backbone-lr", c.fine_tune_backbone, "encoder lr multiplier while fine-tuning (head lr 1e-3)");
   CLI11_PARSE(app, argc, argv);
   if (app.count("--temperature") == 0 && method == "moco_v2") c.temperature = 0.2f;  // MoCo v2's T
   set_num_threads(threads);

@@ -1,7 +1,8 @@
 #pragma once
-// Umbrella for ssl/eval/: measuring a frozen representation.
+// Umbrella for ssl/eval/: measuring a representation (frozen: k-NN, linear probe; end to end: fine-tuning).
 #include "eval/alignment_uniformity.hpp"
 #include "eval/collapse_monitor.hpp"
+#include "eval/fine_tune.hpp"
 #include "eval/knn.hpp"
 #include "eval/labels.hpp"
 #include "eval/lbfgs.hpp"

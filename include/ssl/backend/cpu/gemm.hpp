@@ -1,8 +1,11 @@
 #pragma once
 // C = alpha * op(A) * op(B) + beta * C, row-major, float32.
 //   op(A): (M, K), op(B): (K, N), C: (M, N); lda/ldb/ldc are row strides.
-// The one GEMM path of the CPU backend: OpenBLAS's cblas_sgemm when the build
-// defines SSL_USE_OPENBLAS (the CMake option), Eigen's threaded GEMM otherwise.
+// The one GEMM path of the CPU backend: a serial Eigen kernel per thread block (always present),
+// and with SSL_USE_OPENBLAS (the CMake option) OpenBLAS's threaded cblas_sgemm for the calls made
+// outside the library's parallel regions. Calls from inside a parallel region (conv2d's per-group
+// GEMMs) always take the serial Eigen kernel: OpenBLAS's own thread pool started from there would
+// oversubscribe the cores (W1 ran 4x slower that way).
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstdint>
@@ -22,14 +25,10 @@ namespace ssl::ops {
 enum class trans : bool { no = false, yes = true };
 
 namespace detail {
-/// Single-threaded (when called inside a parallel region) or Eigen-threaded GEMM on one block.
+/// Serial Eigen GEMM on one block (Eigen's own threading is not used: the caller splits the work).
 inline void gemm_block(trans ta, trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                        const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
-#if defined(SSL_USE_OPENBLAS)
-  cblas_sgemm(CblasRowMajor, ta == trans::yes ? CblasTrans : CblasNoTrans, tb == trans::yes ? CblasTrans : CblasNoTrans,
-              int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
-#else
   using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using Stride = Eigen::OuterStride<>;
   Eigen::Map<Mat, 0, Stride> c(C, M, N, Stride(ldc));
@@ -49,6 +48,14 @@ inline void gemm_block(trans ta, trans tb, int64_t M, int64_t N, int64_t K, floa
     c.noalias() += alpha * a.transpose() * b;
   else
     c.noalias() += alpha * a.transpose() * b.transpose();
+}
+
+/// True inside an OpenMP parallel region (the library's parallel_for).
+inline bool in_parallel_region() {
+#if defined(_OPENMP)
+  return omp_in_parallel() != 0;
+#else
+  return false;
 #endif
 }
 }  // namespace detail
@@ -58,11 +65,20 @@ inline void gemm_block(trans ta, trans tb, int64_t M, int64_t N, int64_t K, floa
 /// a single-threaded GEMM on its block. This static split beats Eigen's own shared-panel
 /// threading on small core counts (no spinning on a descheduled partner) and keeps the result
 /// independent of scheduling. Inside a parallel region (conv2d's per-group GEMMs) it runs serially.
+/// With SSL_USE_OPENBLAS, calls outside a parallel region go to cblas_sgemm (its own threads).
 inline void gemm(cpu, trans ta, trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   SSL_PROFILE_SCOPE("gemm");
   if (M == 0 || N == 0) return;
-#if defined(_OPENMP) && !defined(SSL_USE_OPENBLAS)
+#if defined(SSL_USE_OPENBLAS)
+  if (!detail::in_parallel_region()) {
+    cblas_sgemm(CblasRowMajor, ta == trans::yes ? CblasTrans : CblasNoTrans,
+                tb == trans::yes ? CblasTrans : CblasNoTrans, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb),
+                beta, C, int(ldc));
+    return;
+  }
+#endif
+#if defined(_OPENMP)
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const double flops = 2.0 * double(M) * double(N) * double(K);
   if (threads > 1 && flops >= 4e6) {

@@ -1,0 +1,213 @@
+#pragma once
+// Helpers shared by the ViT examples (mae_fashion_mnist, maskfeat_fashion_mnist,
+// baselines_fashion_mnist): [CLS] and mean-pooled features of a ViT from one token pass per batch,
+// their k-NN (k = 20, T = 0.07) and optional linear-probe accuracies, and the random-init ViT-T/4
+// baseline, optionally cached in a small text file keyed by seed and "with/without probe"; and the
+// masked-image-modelling training recipe (WORKLOADS.md Q4: AdamW betas (0.9, 0.95), wd 0.05, lr 1e-3
+// after a linear warm-up over 100 steps, batch 256) with its command-line options.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ssl/data/dataset.hpp>
+#include <ssl/data/loader.hpp>
+#include <ssl/data/mnist.hpp>
+#include <ssl/encoders/vit.hpp>
+#include <ssl/eval/features.hpp>
+#include <ssl/eval/knn.hpp>
+#include <ssl/eval/linear_probe.hpp>
+#include <ssl/optim/adamw.hpp>
+#include <ssl/optim/schedule.hpp>
+#include <ssl/train/trainer.hpp>
+
+namespace ssl_example {
+
+/// Accuracies in [0, 1] of a ViT's [CLS] and mean-pooled features; linear_* = -1 when not probed.
+struct vit_scores {
+  double knn_cls = 0, knn_mean = 0, linear_cls = -1, linear_mean = -1;
+};
+
+/// [CLS] and mean-pooled (patch tokens, after the final norm) features of all images from one token
+/// pass per batch. images: (N, C, H, W) in [0, 1], normalised with the Fashion-MNIST statistics;
+/// returns (N, D) each.
+inline std::pair<ssl::tensor<ssl::cpu>, ssl::tensor<ssl::cpu>> vit_features(const ssl::vit<>& enc,
+                                                                            const ssl::tensor<ssl::cpu>& images,
+                                                                            int64_t batch = 500) {
+  using ssl::tensor;
+  using ssl::cpu;
+  const auto norm = ssl::eval::fashion_mnist_normalization();
+  const int64_t N = images.dim(0), D = enc.feature_dim();
+  tensor<cpu> cls(ssl::shape{N, D}), mean(ssl::shape{N, D});
+  for (int64_t b = 0; b < N; b += batch) {
+    const int64_t e = std::min(N, b + batch);
+    const tensor<cpu> tokens = enc.infer_tokens(ssl::eval::normalized_slice(images, b, e, norm));  // (n, 1 + L, D)
+    const tensor<cpu> c = ssl::vit<>::pool_tokens(tokens, ssl::vit_pool::cls);
+    const tensor<cpu> m = ssl::vit<>::pool_tokens(tokens, ssl::vit_pool::mean);
+    std::copy_n(c.data(), c.numel(), cls.data() + b * D);
+    std::copy_n(m.data(), m.numel(), mean.data() + b * D);
+  }
+  return {std::move(cls), std::move(mean)};
+}
+
+/// k-NN on `test` (`train` as the memory bank) of the [CLS] and mean-pooled features, and when
+/// `probe` the linear probes (L-BFGS logistic regression on standardised features) on both.
+inline vit_scores evaluate_vit(const ssl::vit<>& enc, const ssl::data::in_memory_dataset& train,
+                               const ssl::data::in_memory_dataset& test, bool probe) {
+  const auto [tr_cls, tr_mean] = vit_features(enc, train.images());
+  const auto [te_cls, te_mean] = vit_features(enc, test.images());
+  vit_scores s;
+  s.knn_cls = ssl::eval::knn_classify(tr_cls, train.labels(), te_cls, test.labels()).accuracy;
+  s.knn_mean = ssl::eval::knn_classify(tr_mean, train.labels(), te_mean, test.labels()).accuracy;
+  if (probe) {
+    s.linear_cls = ssl::eval::linear_probe(tr_cls, train.labels(), te_cls, test.labels()).test_accuracy;
+    s.linear_mean = ssl::eval::linear_probe(tr_mean, train.labels(), te_mean, test.labels()).test_accuracy;
+  }
+  return s;
+}
+
+namespace detail {
+// One cache line: "vit-t4 <seed> <probe 0|1> <knn_cls> <knn_mean> <linear_cls> <linear_mean>".
+// Other lines are kept as they are when the file is rewritten. (Do not share the file with
+// example_support.hpp's ConvNet-S cache: that one reads only its first line and rewrites the file.)
+inline constexpr const char* vit_cache_tag = "vit-t4";
+
+inline bool parse_vit_cache_line(const std::string& line, uint64_t& seed, int& probe, vit_scores& s) {
+  std::istringstream in(line);
+  std::string tag;
+  return bool(in >> tag >> seed >> probe >> s.knn_cls >> s.knn_mean >> s.linear_cls >> s.linear_mean) &&
+         tag == vit_cache_tag;
+}
+}  // namespace detail
+
+/// The random-init ViT-T/4 (vit_options::tiny4(), rng(seed)) scores, read from `cache` when it
+/// holds them for this seed (an entry with probes also answers a request without), otherwise
+/// measured and stored there (the entry for the same seed and probe setting is replaced).
+/// An empty `cache` always measures.
+inline vit_scores random_init_vit_scores(const ssl::data::in_memory_dataset& train,
+                                         const ssl::data::in_memory_dataset& test, uint64_t seed, bool probe,
+                                         const std::string& cache) {
+  std::vector<std::string> kept;  // the cache's other lines
+  if (!cache.empty()) {
+    std::ifstream in(cache);
+    std::string line;
+    while (std::getline(in, line)) {
+      uint64_t s = 0;
+      int p = 0;
+      vit_scores v;
+      if (detail::parse_vit_cache_line(line, s, p, v) && s == seed) {
+        if (p == 1 || !probe) {
+          if (!probe) v.linear_cls = v.linear_mean = -1;
+          return v;
+        }
+        continue;  // without probes: replaced below by the entry with probes
+      }
+      if (!line.empty()) kept.push_back(line);
+    }
+  }
+  const vit_scores v = evaluate_vit(ssl::vit<>(ssl::vit_options::tiny4(), ssl::rng(seed)), train, test, probe);
+  if (!cache.empty()) {
+    std::ofstream out(cache, std::ios::trunc);
+    for (const auto& l : kept) out << l << '\n';
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "%s %llu %d %.6f %.6f %.6f %.6f", detail::vit_cache_tag, (unsigned long long)seed,
+                  int(probe), v.knn_cls, v.knn_mean, v.linear_cls, v.linear_mean);
+    out << buf << '\n';
+  }
+  return v;
+}
+
+/// random_init_vit_scores, with its k-NN printed: "random-init ViT-T/4:  k-NN [CLS] A%, mean-pooled B%".
+inline vit_scores report_random_init_vit(const ssl::data::in_memory_dataset& train,
+                                         const ssl::data::in_memory_dataset& test, uint64_t seed, bool probe,
+                                         const std::string& cache) {
+  const vit_scores base = random_init_vit_scores(train, test, seed, probe, cache);
+  std::printf("random-init ViT-T/4:  k-NN [CLS] %.2f%%, mean-pooled %.2f%%\n", 100 * base.knn_cls, 100 * base.knn_mean);
+  return base;
+}
+
+/// Prints "<name> [CLS]: k-NN A%  (random init B%, +C points)", the same for mean-pooled, and
+/// when probed the linear-probe line; the labels are padded so the columns line up
+/// (name "MAE ViT-T/4" gives the MAE example's historical layout).
+inline void report_vit_scores(const char* name, const vit_scores& s, const vit_scores& base, bool probe) {
+  const std::string cls = std::string(name) + " [CLS]:", mean = std::string(name) + " mean-pooled:";
+  const int width = int(std::max<size_t>(26, mean.size() + 2));
+  std::printf("%-*s k-NN %.2f%%  (random init %.2f%%, %+.2f points)\n", width, cls.c_str(), 100 * s.knn_cls,
+              100 * base.knn_cls, 100 * (s.knn_cls - base.knn_cls));
+  std::printf("%-*s k-NN %.2f%%  (random init %.2f%%, %+.2f points)\n", width, mean.c_str(), 100 * s.knn_mean,
+              100 * base.knn_mean, 100 * (s.knn_mean - base.knn_mean));
+  if (probe)
+    std::printf("linear probe: [CLS] %.2f%% (random %.2f%%), mean-pooled %.2f%% (random %.2f%%)\n", 100 * s.linear_cls,
+                100 * base.linear_cls, 100 * s.linear_mean, 100 * base.linear_mean);
+}
+
+/// The command-line settings of the ViT masked-image-modelling examples.
+struct vit_train_settings {
+  double minutes = 5;  // wall-clock training budget (augmentation included)
+  int64_t epochs = 100;
+  int64_t batch = 256;
+  int64_t warmup = 100;  // linear warm-up steps
+  float lr = 1e-3f;      // AdamW lr after warm-up
+  float weight_decay = 0.05f;
+  bool cosine = false;  // after warm-up: cosine decay to 0 at `epochs` (the MAE paper) instead of constant (Q4)
+  uint64_t seed = 0;  // weights, data order, augmentations and masks
+  int workers = 2;    // loader threads
+  int threads = 2;    // compute threads
+  bool probe = false;
+  std::string csv, checkpoint, baseline_cache;
+  std::string data_dir = ssl::data::fashion_mnist_dir();
+};
+
+/// Registers the options the ViT examples share (everything in vit_train_settings).
+inline void add_vit_train_options(CLI::App& app, vit_train_settings& s) {
+  app.add_option("--minutes", s.minutes, "wall-clock training budget (augmentation included)");
+  app.add_option("--epochs", s.epochs, "upper bound on epochs");
+  app.add_option("--batch", s.batch, "images per step");
+  app.add_option("--lr", s.lr, "AdamW learning rate after warm-up");
+  app.add_option("--warmup", s.warmup, "linear warm-up steps");
+  app.add_option("--weight-decay", s.weight_decay, "AdamW weight decay (all parameters)");
+  app.add_flag("--cosine", s.cosine,
+               "after warm-up decay the lr as a cosine reaching 0 at --epochs (set --epochs to what the budget holds)");
+  app.add_option("--seed", s.seed, "seed of weights, data order, augmentations and masks");
+  app.add_option("--workers", s.workers, "loader threads");
+  app.add_option("--threads", s.threads, "compute threads");
+  app.add_option("--data", s.data_dir, "folder with the Fashion-MNIST IDX files");
+  app.add_option("--csv", s.csv, "per-step CSV log");
+  app.add_option("--checkpoint", s.checkpoint, "checkpoint file (safetensors), written at the end");
+  app.add_flag("--linear-probe", s.probe, "also fit linear probes (L-BFGS, a few minutes each)");
+  app.add_option("--baseline-cache", s.baseline_cache,
+                 "file caching the random-init ViT-T/4 scores (keyed by seed and with/without probe)");
+}
+
+/// Trains `method` on `data` seen through `views` with AdamW (betas 0.9 / 0.95, weight decay on all
+/// parameters), lr rising linearly from 0 over `warmup` steps then constant (or, with `cosine`,
+/// lr * (1 + cos(pi p)) / 2 with p the progress from the warm-up's end to `epochs`), a shuffling loader that
+/// drops the last partial batch, and the budget of `s`; prints "trained N steps ... final loss X".
+template <class M, class V>
+ssl::train_summary train_with_adamw(M& method, const ssl::data::in_memory_dataset& data, V views,
+                                    const vit_train_settings& s) {
+  ssl::param_list<ssl::cpu> params;
+  method.collect(params, "");
+  ssl::adamw opt(params, {.lr = s.lr, .beta1 = 0.9f, .beta2 = 0.95f, .weight_decay = s.weight_decay});
+  ssl::data::loader loader(data, std::move(views),
+                           {.batch_size = s.batch, .shuffle = true, .drop_last = true, .num_workers = s.workers, .seed = s.seed});
+  ssl::trainer_options to;
+  to.epochs = s.epochs;
+  to.budget_seconds = s.minutes * 60;
+  const int64_t warmup = std::min(s.warmup, s.epochs * loader.steps_per_epoch());
+  to.lr = s.cosine ? ssl::warmup_cosine_schedule{.base = s.lr, .final_value = 0.0f, .warmup_steps = warmup}
+                   : ssl::linear_warmup(0.0f, s.lr, warmup);
+  to.csv_log = s.csv;
+  to.checkpoint_path = s.checkpoint;
+  const ssl::train_summary sum = ssl::train(method, opt, loader, to);
+  std::printf("trained %lld steps (%.2f epochs) in %.0f s, %.0f img/s, final loss %.4f\n", (long long)sum.steps,
+              double(sum.steps) / double(loader.steps_per_epoch()), sum.seconds, sum.images_per_second,
+              sum.mean_loss_last_100);
+  return sum;
+}
+
+}  // namespace ssl_example
