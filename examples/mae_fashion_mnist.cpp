@@ -28,10 +28,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   set_num_threads(s.threads);
 
-  const auto train = data::load_fashion_mnist(data::split::train, s.data_dir);
-  const auto test = data::load_fashion_mnist(data::split::test, s.data_dir);
-  std::printf("Fashion-MNIST: %lld train, %lld test images\n", (long long)train.size(), (long long)test.size());
-
+  const auto [train, test] = load_fashion_mnist_splits(s.data_dir);
   // Baseline: the same architecture at its random initialisation.
   const vit_scores base = report_random_init_vit(train, test, s.seed, s.probe, s.baseline_cache);
 

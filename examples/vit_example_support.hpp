@@ -121,6 +121,17 @@ inline vit_scores random_init_vit_scores(const ssl::data::in_memory_dataset& tra
   return v;
 }
 
+/// The Fashion-MNIST train and test splits from `dir`, with their sizes printed.
+struct fashion_mnist_splits {
+  ssl::data::in_memory_dataset train, test;
+};
+inline fashion_mnist_splits load_fashion_mnist_splits(const std::string& dir) {
+  fashion_mnist_splits d{ssl::data::load_fashion_mnist(ssl::data::split::train, dir),
+                         ssl::data::load_fashion_mnist(ssl::data::split::test, dir)};
+  std::printf("Fashion-MNIST: %lld train, %lld test images\n", (long long)d.train.size(), (long long)d.test.size());
+  return d;
+}
+
 /// random_init_vit_scores, with its k-NN printed: "random-init ViT-T/4:  k-NN [CLS] A%, mean-pooled B%".
 inline vit_scores report_random_init_vit(const ssl::data::in_memory_dataset& train,
                                          const ssl::data::in_memory_dataset& test, uint64_t seed, bool probe,
