@@ -72,7 +72,6 @@ int main(int argc, char** argv) {
   crop.scale_lo = 0.3f;
   auto view = augment::multi_view{1, augment::compose(crop, augment::horizontal_flip{0.5f})};
   train_with_adam(method, tinted, view, s);
-  report_knn("Colorization", knn_accuracy(method.encoder(), train, test), base);
-  report_linear_probe("Colorization", method.encoder(), train, test, s);
+  report_encoder("Colorization", method.encoder(), train, test, base, s);
   return 0;
 }

@@ -88,36 +88,46 @@ inline void add_common_options(CLI::App& app, train_settings& s, const std::stri
                "also a linear probe (L-BFGS on standardised frozen features) of the trained and the random-init encoder");
 }
 
-/// Linear-probe test accuracy (eval/linear_probe.hpp, WORKLOADS.md protocol) of the encoder's features.
-inline double linear_probe_accuracy(const ssl::convnet_s<>& enc, const in_memory_dataset& train,
-                                    const in_memory_dataset& test) {
+/// Backbone features of the train and test images from one pass each: (N, 256) and (M, 256).
+struct split_features {
+  ssl::tensor<ssl::cpu> train, test;
+};
+inline split_features features_of(const ssl::convnet_s<>& enc, const in_memory_dataset& train,
+                                   const in_memory_dataset& test) {
   const auto norm = ssl::eval::fashion_mnist_normalization();
-  return ssl::eval::linear_probe(ssl::eval::extract_features(enc, train.images(), norm), train.labels(),
-                                 ssl::eval::extract_features(enc, test.images(), norm), test.labels())
-      .test_accuracy;
+  return {ssl::eval::extract_features(enc, train.images(), norm), ssl::eval::extract_features(enc, test.images(), norm)};
 }
 
-/// With s.linear_probe: the linear probe of `enc` beside the random-init ConvNet-S's (BN recalibrated,
-/// cached in `<baseline_cache>.linear` when a cache is given), printed as
-/// "<name> ConvNet-S: linear probe A%  (random init B%, +C points)".
-inline void report_linear_probe(const char* name, const ssl::convnet_s<>& enc, const in_memory_dataset& train,
-                                const in_memory_dataset& test, const train_settings& s) {
-  if (!s.linear_probe) return;
+/// Linear-probe test accuracy (eval/linear_probe.hpp, WORKLOADS.md protocol) on extracted features.
+inline double linear_probe_accuracy(const split_features& f, const in_memory_dataset& train,
+                                    const in_memory_dataset& test) {
+  return ssl::eval::linear_probe(f.train, train.labels(), f.test, test.labels()).test_accuracy;
+}
+
+/// Linear probe of the random-init ConvNet-S (BN recalibrated), read from / written to
+/// `<baseline_cache>.linear` when a cache is given.
+inline double random_init_linear_probe(const in_memory_dataset& train, const in_memory_dataset& test,
+                                       const train_settings& s) {
   const std::string cache = s.baseline_cache.empty() ? std::string() : s.baseline_cache + ".linear";
-  double base = -1;
   if (!cache.empty()) {
     std::ifstream in(cache);
     uint64_t seed = 0;
     double v = 0;
-    if (in >> seed >> v && seed == s.seed) base = v;
+    if (in >> seed >> v && seed == s.seed) return v;
   }
-  if (base < 0) {
-    ssl::convnet_s<> random_enc(1, ssl::rng(s.seed));
-    ssl::eval::recalibrate_batch_norm(random_enc, train.images(), ssl::eval::fashion_mnist_normalization());
-    base = linear_probe_accuracy(random_enc, train, test);
-    if (!cache.empty()) std::ofstream(cache) << s.seed << ' ' << base << '\n';
-  }
-  const double acc = linear_probe_accuracy(enc, train, test);
+  ssl::convnet_s<> random_enc(1, ssl::rng(s.seed));
+  ssl::eval::recalibrate_batch_norm(random_enc, train.images(), ssl::eval::fashion_mnist_normalization());
+  const double v = linear_probe_accuracy(features_of(random_enc, train, test), train, test);
+  if (!cache.empty()) std::ofstream(cache) << s.seed << ' ' << v << '\n';
+  return v;
+}
+
+/// With s.linear_probe: the linear probe on the encoder's features `f` beside the random-init
+/// ConvNet-S's, printed as "<name> ConvNet-S: linear probe A%  (random init B%, +C points)".
+inline void report_linear_probe(const char* name, const split_features& f, const in_memory_dataset& train,
+                                const in_memory_dataset& test, const train_settings& s) {
+  if (!s.linear_probe) return;
+  const double base = random_init_linear_probe(train, test, s), acc = linear_probe_accuracy(f, train, test);
   std::printf("%s ConvNet-S: linear probe %.2f%%  (random init %.2f%%, %+.2f points)\n", name, 100 * acc, 100 * base,
               100 * (acc - base));
 }
@@ -151,14 +161,22 @@ inline void report_knn(const char* name, double acc, double base) {
               100 * (acc - base));
 }
 
+/// k-NN of the encoder beside the random-init `base` and, with s.linear_probe, its linear probe,
+/// both from one feature pass.
+inline void report_encoder(const char* name, const ssl::convnet_s<>& enc, const in_memory_dataset& train,
+                           const in_memory_dataset& test, double base, const train_settings& s) {
+  const split_features f = features_of(enc, train, test);
+  report_knn(name, ssl::eval::knn_classify(f.train, train.labels(), f.test, test.labels()).accuracy, base);
+  report_linear_probe(name, f, train, test, s);
+}
+
 /// Trains on `train` with two views of WORKLOADS.md Q3's Fashion-MNIST recipe, then reports the
 /// encoder's k-NN on `test` beside the random-init `base` (and its linear probe with s.linear_probe).
 template <class M>
 int train_and_report(M& method, const in_memory_dataset& train, const in_memory_dataset& test, double base,
                      const train_settings& s, const char* name) {
   train_with_adam(method, train, ssl::augment::fashion_mnist_simclr(28), s);
-  report_knn(name, knn_accuracy(method.encoder(), train, test), base);
-  report_linear_probe(name, method.encoder(), train, test, s);
+  report_encoder(name, method.encoder(), train, test, base, s);
   return 0;
 }
 

@@ -30,7 +30,6 @@ int main(int argc, char** argv) {
   auto view = augment::fashion_mnist_simclr(28);
   view.views = 1;
   train_with_adam(method, train, view, s);
-  report_knn("Rotation", knn_accuracy(method.encoder(), train, test), base);
-  report_linear_probe("Rotation", method.encoder(), train, test, s);
+  report_encoder("Rotation", method.encoder(), train, test, base, s);
   return 0;
 }
