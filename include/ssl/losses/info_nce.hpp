@@ -22,6 +22,23 @@ struct info_nce_result {
 
 namespace losses_detail {
 
+/// Layout of InfoNCE's negatives, checked against anchors (N, D) and positives (N, D):
+/// shared (M, D) or per anchor (N, M, D). Shapes only, so the CUDA loss uses the same check.
+struct info_nce_negatives {
+  bool shared;
+  int64_t count;  // M
+};
+inline info_nce_negatives info_nce_negatives_of(const shape& anchor, const shape& positive, const shape& negatives,
+                                                const char* who) {
+  const int64_t N = anchor[0], D = anchor[1];
+  check<shape_error>(positive == anchor, who, ": expected positives of shape ", anchor, " (as the anchors), got ",
+                     positive);
+  const bool shared = negatives.rank() == 2;
+  check<shape_error>((shared && negatives[1] == D) || (negatives.rank() == 3 && negatives[0] == N && negatives[2] == D),
+                     who, ": expected negatives of shape (M, ", D, ") or (", N, ", M, ", D, "), got ", negatives);
+  return {shared, shared ? negatives[0] : negatives[1]};
+}
+
 /// The InfoNCE computation on raw inputs; grads of positives/negatives only when asked.
 /// `scale` multiplies the value and every gradient.
 inline info_nce_result info_nce_core(const tensor<cpu>& anchor, const tensor<cpu>& positive,
@@ -29,13 +46,9 @@ inline info_nce_result info_nce_core(const tensor<cpu>& anchor, const tensor<cpu
                                      bool grad_negatives, const char* who) {
   expect_embeddings(anchor, who);
   const int64_t N = anchor.dim(0), D = anchor.dim(1);
-  check<shape_error>(positive.shape() == anchor.shape(), who, ": expected positives of shape ", anchor.shape(),
-                     " (as the anchors), got ", positive.shape());
-  const bool shared = negatives.rank() == 2;
-  check<shape_error>((shared && negatives.dim(1) == D) ||
-                         (negatives.rank() == 3 && negatives.dim(0) == N && negatives.dim(2) == D),
-                     who, ": expected negatives of shape (M, ", D, ") or (", N, ", M, ", D, "), got ", negatives.shape());
-  const int64_t M = shared ? negatives.dim(0) : negatives.dim(1);
+  const info_nce_negatives layout = info_nce_negatives_of(anchor.shape(), positive.shape(), negatives.shape(), who);
+  const bool shared = layout.shared;
+  const int64_t M = layout.count;
   const int64_t C = M + 1;
   const float inv_t = 1.0f / temperature;
 

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "../../core/parallel.hpp"
@@ -39,6 +40,103 @@ inline batch_norm_layout batch_norm_layout_of(const shape& x, int64_t channels, 
 namespace detail {
 using bn_row = Eigen::Map<const Eigen::ArrayXf>;
 using bn_row_out = Eigen::Map<Eigen::ArrayXf>;
+
+// Row kernels on 8-float vectors (GCC/Clang vector extensions, lowered to AVX or SSE): explicit
+// lanes keep the sums vectorised wherever the kernel is inlined (auto-vectorisation of the same
+// loops was lost in some callers), and each lane is its own accumulator, so no -ffast-math is
+// needed. Lanes are added at the end of a row; rows are accumulated in double by the caller.
+using vf8 = float __attribute__((vector_size(32)));
+inline vf8 load8(const float* p) {
+  vf8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store8(float* p, vf8 v) { std::memcpy(p, &v, sizeof v); }
+inline float lane_sum(vf8 v) {
+  float t = 0.0f;
+  for (int k = 0; k < 8; ++k) t += v[k];
+  return t;
+}
+inline vf8 splat8(float x) { return vf8{x, x, x, x, x, x, x, x}; }
+
+/// Σ_i x[i] (squares = false) or Σ_i (x[i] - mu)^2 (squares = true) over one row of n values.
+inline float bn_row_sum(const float* x, int64_t n, float mu, bool squares) {
+  vf8 acc = splat8(0.0f);
+  const vf8 m = splat8(mu);
+  int64_t i = 0;
+  if (squares) {
+    for (; i + 8 <= n; i += 8) {
+      const vf8 d = load8(x + i) - m;
+      acc += d * d;
+    }
+  } else {
+    for (; i + 8 <= n; i += 8) acc += load8(x + i);
+  }
+  float total = lane_sum(acc);
+  for (; i < n; ++i) total += squares ? (x[i] - mu) * (x[i] - mu) : x[i];
+  return total;
+}
+
+/// Backward sums over one row: sg = Σ g, sgx = Σ g (x - mu), g = dy masked by the fused ReLU
+/// (x zs + zo > 0) when Relu.
+template <bool Relu>
+inline void bn_row_grad_sums(const float* x, const float* dy, int64_t n, float zs, float zo, float mu, float& sg,
+                             float& sgx) {
+  vf8 a = splat8(0.0f), b = splat8(0.0f);
+  const vf8 vzs = splat8(zs), vzo = splat8(zo), vmu = splat8(mu), zero = splat8(0.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const vf8 xv = load8(x + i);
+    vf8 g = load8(dy + i);
+    if constexpr (Relu) g = xv * vzs + vzo > zero ? g : zero;
+    a += g;
+    b += g * (xv - vmu);
+  }
+  float sa = lane_sum(a), sb = lane_sum(b);
+  for (; i < n; ++i) {
+    const float xv = x[i], d = dy[i];
+    const float g = Relu ? (xv * zs + zo > 0.0f ? d : 0.0f) : d;
+    sa += g;
+    sb += g * (xv - mu);
+  }
+  sg = sa;
+  sgx = sb;
+}
+
+/// dx[i] = g[i] a + x[i] cx + b over one row (g = dy masked as in bn_row_grad_sums).
+template <bool Relu>
+inline void bn_row_grad_apply(const float* x, const float* dy, int64_t n, float zs, float zo, float a, float cx, float b,
+                              float* dx) {
+  const vf8 vzs = splat8(zs), vzo = splat8(zo), va = splat8(a), vcx = splat8(cx), vb = splat8(b), zero = splat8(0.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const vf8 xv = load8(x + i);
+    vf8 g = load8(dy + i);
+    if constexpr (Relu) g = xv * vzs + vzo > zero ? g : zero;
+    store8(dx + i, g * va + xv * vcx + vb);
+  }
+  for (; i < n; ++i) {
+    const float xv = x[i], d = dy[i];
+    const float g = Relu ? (xv * zs + zo > 0.0f ? d : 0.0f) : d;
+    dx[i] = g * a + xv * cx + b;
+  }
+}
+
+/// y[i] = x[i] scale + offset, then max(0, .) when Relu.
+template <bool Relu>
+inline void bn_row_affine(const float* x, int64_t n, float scale, float offset, float* y) {
+  const vf8 vs = splat8(scale), vo = splat8(offset), zero = splat8(0.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    vf8 v = load8(x + i) * vs + vo;
+    if constexpr (Relu) v = v > zero ? v : zero;
+    store8(y + i, v);
+  }
+  for (; i < n; ++i) {
+    const float v = x[i] * scale + offset;
+    y[i] = Relu ? (v > 0.0f ? v : 0.0f) : v;
+  }
+}
 }  // namespace detail
 
 /// Train-mode forward. Writes y (x's shape), the batch mean and biased variance (C) and
@@ -59,11 +157,10 @@ inline void batch_norm_forward_train(const tensor<cpu>& x, const tensor<cpu>& ga
   const int64_t M = l.count(), S = C * l.inner;
   parallel_for(0, C, [&](int64_t c) {
     double s = 0;
-    for (int64_t n = 0; n < l.batch; ++n) s += detail::bn_row(x.data() + n * S + c * l.inner, l.inner).sum();
+    for (int64_t n = 0; n < l.batch; ++n) s += detail::bn_row_sum(x.data() + n * S + c * l.inner, l.inner, 0.0f, false);
     const float mu = float(s / double(M));
     double ss = 0;
-    for (int64_t n = 0; n < l.batch; ++n)
-      ss += (detail::bn_row(x.data() + n * S + c * l.inner, l.inner) - mu).square().sum();
+    for (int64_t n = 0; n < l.batch; ++n) ss += detail::bn_row_sum(x.data() + n * S + c * l.inner, l.inner, mu, true);
     const double v = ss / double(M);
     const float is = float(1.0 / std::sqrt(v + double(eps)));
     mean[size_t(c)] = mu;
@@ -72,11 +169,10 @@ inline void batch_norm_forward_train(const tensor<cpu>& x, const tensor<cpu>& ga
     const float scale = gamma[c] * is, offset = beta[c] - mu * scale;
     for (int64_t n = 0; n < l.batch; ++n) {
       const int64_t off = n * S + c * l.inner;
-      auto out = detail::bn_row_out(y.data() + off, l.inner);
       if (fuse_relu)
-        out = (detail::bn_row(x.data() + off, l.inner) * scale + offset).max(0.0f);
+        detail::bn_row_affine<true>(x.data() + off, l.inner, scale, offset, y.data() + off);
       else
-        out = detail::bn_row(x.data() + off, l.inner) * scale + offset;
+        detail::bn_row_affine<false>(x.data() + off, l.inner, scale, offset, y.data() + off);
     }
   }, 4);
 }
@@ -123,16 +219,13 @@ inline void batch_norm_backward_train(const tensor<cpu>& dy, const tensor<cpu>& 
     double sg = 0, sgx = 0;
     for (int64_t n = 0; n < l.batch; ++n) {
       const int64_t off = n * S + c * l.inner;
-      const auto xr = detail::bn_row(x.data() + off, l.inner);
-      const auto gr = detail::bn_row(dy.data() + off, l.inner);
-      if (fuse_relu) {
-        const auto g = (xr * zs + zo > 0.0f).select(gr, 0.0f);
-        sg += g.sum();
-        sgx += (g * (xr - mu)).sum();
-      } else {
-        sg += gr.sum();
-        sgx += (gr * (xr - mu)).sum();
-      }
+      float rg, rgx;
+      if (fuse_relu)
+        detail::bn_row_grad_sums<true>(x.data() + off, dy.data() + off, l.inner, zs, zo, mu, rg, rgx);
+      else
+        detail::bn_row_grad_sums<false>(x.data() + off, dy.data() + off, l.inner, zs, zo, mu, rg, rgx);
+      sg += rg;
+      sgx += rgx;
     }
     sgx *= is;  // Σ g * xhat
     dbeta[c] += float(sg);
@@ -143,13 +236,10 @@ inline void batch_norm_backward_train(const tensor<cpu>& dy, const tensor<cpu>& 
     const float a = k, b = -k * (mg - mu * is * mgx), cx = -k * is * mgx;
     for (int64_t n = 0; n < l.batch; ++n) {
       const int64_t off = n * S + c * l.inner;
-      const auto xr = detail::bn_row(x.data() + off, l.inner);
-      const auto gr = detail::bn_row(dy.data() + off, l.inner);
-      auto out = detail::bn_row_out(dx.data() + off, l.inner);
       if (fuse_relu)
-        out = (xr * zs + zo > 0.0f).select(gr, 0.0f) * a + xr * cx + b;
+        detail::bn_row_grad_apply<true>(x.data() + off, dy.data() + off, l.inner, zs, zo, a, cx, b, dx.data() + off);
       else
-        out = gr * a + xr * cx + b;
+        detail::bn_row_grad_apply<false>(x.data() + off, dy.data() + off, l.inner, zs, zo, a, cx, b, dx.data() + off);
     }
   }, 4);
 }

@@ -59,81 +59,150 @@ inline conv2d_geometry conv2d_geometry_of(const shape& x, const shape& w, int64_
 namespace detail {
 
 /// Per-thread scratch memory that grows and is reused (no allocation in steady state).
+/// Slots: 0 col, 1 grouped output / dy, 2 dcol, 3 padded image.
 inline float* conv_workspace(int slot, size_t n) {
-  thread_local std::vector<float> ws[3];
+  thread_local std::vector<float> ws[4];
   if (ws[slot].size() < n) ws[slot].resize(n);
   return ws[slot].data();
 }
 
-/// col (C*KH*KW, HO*WO) from one image x (C, H, W), row r at col + r * ldc; zeros where the
-/// window hits padding. ldc > HO*WO places several images side by side (a group of the batch).
-inline void im2col(const conv2d_geometry& g, const float* x, float* col, int64_t ldc) {
-  const int64_t P = ldc;
+/// Polyphase layout of one padded image, which makes every kernel tap a set of contiguous rows.
+/// With padded coordinates (u, v) = (h + pad, w + pad) and stride s, the value at (u, v) goes to
+/// phase plane (u mod s, v mod s) at (u / s, v / s): phases (C, s, s, HQ, WQ), HQ = ceil(Hp / s),
+/// WQ = ceil(Wp / s), Hp = H + 2 pad. Tap (ki, kj) at output (oh, ow) reads padded (oh s + ki, ow s + kj)
+/// = plane (ki mod s, kj mod s) at (oh + ki / s, ow + kj / s): a plain row copy for any stride.
+/// For s = 1 this is the zero-padded image itself.
+struct conv_phases {
+  int64_t s, hq, wq;
+  explicit conv_phases(const conv2d_geometry& g)
+      : s(g.stride),
+        hq((g.height + 2 * g.padding + g.stride - 1) / g.stride),
+        wq((g.width + 2 * g.padding + g.stride - 1) / g.stride) {}
+  int64_t plane() const { return hq * wq; }
+  int64_t per_channel() const { return s * s * plane(); }
+  /// Offset of the first value tap (ki, kj) reads in channel c's phases.
+  int64_t tap_offset(int64_t c, int64_t ki, int64_t kj) const {
+    return c * per_channel() + ((ki % s) * s + (kj % s)) * plane() + (ki / s) * wq + kj / s;
+  }
+};
+
+/// phases (C, s, s, HQ, WQ) of one image x (C, H, W), zero where (u, v) is padding.
+inline void to_phases(const conv2d_geometry& g, const conv_phases& q, const float* x, float* ph) {
+  const int64_t H = g.height, W = g.width, p = g.padding, s = q.s;
   for (int64_t c = 0; c < g.in_channels; ++c) {
-    const float* xc = x + c * g.height * g.width;
-    for (int64_t ki = 0; ki < g.kernel_h; ++ki) {
-      for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
-        float* row = col + ((c * g.kernel_h + ki) * g.kernel_w + kj) * P;
-        // valid output columns: 0 <= ow*s - pad + kj < W
-        const int64_t off = kj - g.padding;
-        const int64_t ow_lo = off >= 0 ? 0 : (-off + g.stride - 1) / g.stride;
-        const int64_t ow_hi = std::min(g.out_w, off >= g.width ? 0 : (g.width - 1 - off) / g.stride + 1);
-        for (int64_t oh = 0; oh < g.out_h; ++oh) {
-          float* dst = row + oh * g.out_w;
-          const int64_t ih = oh * g.stride - g.padding + ki;
-          if (ih < 0 || ih >= g.height || ow_lo >= ow_hi) {
-            std::fill_n(dst, g.out_w, 0.0f);
+    const float* xc = x + c * H * W;
+    for (int64_t a = 0; a < s; ++a) {
+      for (int64_t b = 0; b < s; ++b) {
+        float* plane = ph + c * q.per_channel() + (a * s + b) * q.plane();
+        // columns j whose w = j s + b - p lies in [0, W)
+        const int64_t off = b - p;
+        const int64_t j_lo = off >= 0 ? 0 : (-off + s - 1) / s;
+        const int64_t j_hi = std::clamp<int64_t>(off >= W ? 0 : (W - 1 - off) / s + 1, j_lo, q.wq);
+        for (int64_t i = 0; i < q.hq; ++i) {
+          float* d = plane + i * q.wq;
+          const int64_t h = i * s + a - p;
+          if (h < 0 || h >= H) {
+            for (int64_t j = 0; j < q.wq; ++j) d[j] = 0.0f;
             continue;
           }
-          const float* src = xc + ih * g.width + off;
-          std::fill_n(dst, ow_lo, 0.0f);
-          if (g.stride == 1) {
-            std::memcpy(dst + ow_lo, src + ow_lo, size_t(ow_hi - ow_lo) * sizeof(float));
-          } else {
-            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] = src[ow * g.stride];
-          }
-          std::fill(dst + ow_hi, dst + g.out_w, 0.0f);
+          const float* src = xc + h * W + off;
+          for (int64_t j = 0; j < j_lo; ++j) d[j] = 0.0f;
+          if (s == 1)
+            for (int64_t j = j_lo; j < j_hi; ++j) d[j] = src[j];
+          else if (s == 2)
+            for (int64_t j = j_lo; j < j_hi; ++j) d[j] = src[2 * j];
+          else
+            for (int64_t j = j_lo; j < j_hi; ++j) d[j] = src[j * s];
+          for (int64_t j = j_hi; j < q.wq; ++j) d[j] = 0.0f;
         }
       }
     }
   }
 }
 
-/// dx (C, H, W) += col2im(dcol (C*KH*KW, HO*WO), rows ldc apart): the adjoint of im2col.
-inline void col2im_add(const conv2d_geometry& g, const float* dcol, float* dx, int64_t ldc) {
-  const int64_t P = ldc;
+/// dx (C, H, W) = the interior of the phase planes (the adjoint of to_phases, padding dropped).
+inline void from_phases(const conv2d_geometry& g, const conv_phases& q, const float* ph, float* dx) {
+  const int64_t H = g.height, W = g.width, p = g.padding, s = q.s;
   for (int64_t c = 0; c < g.in_channels; ++c) {
-    float* dxc = dx + c * g.height * g.width;
+    for (int64_t h = 0; h < H; ++h) {
+      const int64_t u = h + p;
+      float* d = dx + (c * H + h) * W;
+      for (int64_t b = 0; b < s; ++b) {
+        // w with (w + p) mod s == b, i.e. w = j s + b - p
+        const float* src = ph + c * q.per_channel() + ((u % s) * s + b) * q.plane() + (u / s) * q.wq;
+        const int64_t off = b - p;
+        const int64_t j_lo = off >= 0 ? 0 : (-off + s - 1) / s;
+        const int64_t j_hi = std::clamp<int64_t>(off >= W ? 0 : (W - 1 - off) / s + 1, j_lo, q.wq);
+        float* dd = d + off;
+        if (s == 1)
+          for (int64_t j = j_lo; j < j_hi; ++j) dd[j] = src[j];
+        else if (s == 2)
+          for (int64_t j = j_lo; j < j_hi; ++j) dd[2 * j] = src[j];
+        else
+          for (int64_t j = j_lo; j < j_hi; ++j) dd[j * s] = src[j];
+      }
+    }
+  }
+}
+
+/// col (C*KH*KW, HO*WO) from one image x (C, H, W), row r at col + r * ldc; zeros where the
+/// window hits padding. ldc > HO*WO places several images side by side (a group of the batch).
+/// Goes through the image's phase planes (workspace of the calling thread): every tap row is a copy.
+inline void im2col(const conv2d_geometry& g, const float* x, float* col, int64_t ldc) {
+  const conv_phases q(g);
+  float* ph = conv_workspace(3, size_t(g.in_channels * q.per_channel()));
+  to_phases(g, q, x, ph);
+  const int64_t OH = g.out_h, OW = g.out_w;
+  for (int64_t c = 0; c < g.in_channels; ++c) {
     for (int64_t ki = 0; ki < g.kernel_h; ++ki) {
       for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
-        const float* row = dcol + ((c * g.kernel_h + ki) * g.kernel_w + kj) * P;
-        const int64_t off = kj - g.padding;
-        const int64_t ow_lo = off >= 0 ? 0 : (-off + g.stride - 1) / g.stride;
-        const int64_t ow_hi = std::min(g.out_w, off >= g.width ? 0 : (g.width - 1 - off) / g.stride + 1);
-        for (int64_t oh = 0; oh < g.out_h; ++oh) {
-          const int64_t ih = oh * g.stride - g.padding + ki;
-          if (ih < 0 || ih >= g.height) continue;
-          const float* src = row + oh * g.out_w;
-          float* dst = dxc + ih * g.width + off;
-          if (g.stride == 1) {
-            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] += src[ow];
-          } else {
-            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow * g.stride] += src[ow];
-          }
+        float* row = col + ((c * g.kernel_h + ki) * g.kernel_w + kj) * ldc;
+        const float* src = ph + q.tap_offset(c, ki, kj);
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          const float* r = src + oh * q.wq;
+          float* o = row + oh * OW;
+          for (int64_t ow = 0; ow < OW; ++ow) o[ow] = r[ow];
         }
       }
     }
   }
+}
+
+/// dx (C, H, W) = col2im(dcol (C*KH*KW, HO*WO), rows ldc apart): the adjoint of im2col. Taps are
+/// summed into zeroed phase planes with contiguous row adds, then the interior is copied out.
+inline void col2im(const conv2d_geometry& g, const float* dcol, float* dx, int64_t ldc) {
+  const conv_phases q(g);
+  float* ph = conv_workspace(3, size_t(g.in_channels * q.per_channel()));
+  std::fill_n(ph, g.in_channels * q.per_channel(), 0.0f);
+  const int64_t OH = g.out_h, OW = g.out_w;
+  for (int64_t c = 0; c < g.in_channels; ++c) {
+    for (int64_t ki = 0; ki < g.kernel_h; ++ki) {
+      for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
+        const float* row = dcol + ((c * g.kernel_h + ki) * g.kernel_w + kj) * ldc;
+        float* dst = ph + q.tap_offset(c, ki, kj);
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          float* r = dst + oh * q.wq;
+          const float* o = row + oh * OW;
+          for (int64_t ow = 0; ow < OW; ++ow) r[ow] += o[ow];
+        }
+      }
+    }
+  }
+  from_phases(g, q, ph, dx);
 }
 
 /// Splits [0, n) into `parts` contiguous ranges; range i is [begin(i), begin(i+1)).
 inline int64_t chunk_begin(int64_t n, int64_t parts, int64_t i) { return n * i / parts; }
 
-/// Images per GEMM: enough that the GEMM has >= ~192 columns (late layers have 4x4 outputs),
-/// so one (O, K) x (K, G*P) product replaces G skinny ones.
+/// Images per GEMM: about 400 columns (late layers have 7x7 and 4x4 outputs, so several images
+/// share one (O, K) x (K, G*P) product instead of G skinny ones), but at most as many as keep the
+/// group's col buffer (K, G*P) within 256K floats (1 MiB, half of a 2 MiB L2).
 inline int64_t conv_group_size(const conv2d_geometry& g) {
-  const int64_t want = (192 + g.out_pixels() - 1) / std::max<int64_t>(g.out_pixels(), 1);
-  return std::clamp<int64_t>(want, 1, std::max<int64_t>(g.batch, 1));
+  constexpr int64_t target = 400, budget = 262144;
+  const int64_t P = std::max<int64_t>(g.out_pixels(), 1);
+  const int64_t want = (target + P - 1) / P;
+  const int64_t fits = std::max<int64_t>(1, budget / std::max<int64_t>(g.patch_size() * P, 1));
+  return std::clamp<int64_t>(std::min(want, fits), 1, std::max<int64_t>(g.batch, 1));
 }
 
 }  // namespace detail
@@ -223,8 +292,7 @@ inline void conv2d_backward(const tensor<cpu>& x, const tensor<cpu>& w, const te
         } else {
           float* dcol = detail::conv_workspace(2, size_t(K * cols));
           gemm(cpu{}, trans::yes, trans::no, K, cols, O, 1.0f, w.data(), K, dyg, cols, 0.0f, dcol, cols);
-          std::fill_n(dxn, cnt * in_stride, 0.0f);
-          for (int64_t j = 0; j < cnt; ++j) detail::col2im_add(g, dcol + j * P, dxn + j * in_stride, cols);
+          for (int64_t j = 0; j < cnt; ++j) detail::col2im(g, dcol + j * P, dxn + j * in_stride, cols);
         }
       }
     }
