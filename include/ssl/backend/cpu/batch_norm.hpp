@@ -141,8 +141,8 @@ inline void bn_row_affine(const float* x, int64_t n, float scale, float offset, 
 
 /// Train-mode forward. Writes y (x's shape), the batch mean and biased variance (C) and
 /// invstd = 1 / sqrt(var + eps) (C). Backward recomputes xhat from x, mean and invstd.
-/// Statistics in two passes (mean, then squared deviations): vectorised float sums per row of
-/// `inner` values, accumulated across rows in double.
+/// Statistics in one pass over memory: per row of `inner` values its mean and squared deviations
+/// (vectorised float sums), merged across rows in double.
 inline void batch_norm_forward_train(const tensor<cpu>& x, const tensor<cpu>& gamma, const tensor<cpu>& beta, float eps,
                                      bool fuse_relu, tensor<cpu>& y, std::vector<float>& mean, std::vector<float>& var,
                                      std::vector<float>& invstd) {
@@ -156,12 +156,22 @@ inline void batch_norm_forward_train(const tensor<cpu>& x, const tensor<cpu>& ga
   invstd.assign(size_t(C), 0.0f);
   const int64_t M = l.count(), S = C * l.inner;
   parallel_for(0, C, [&](int64_t c) {
-    double s = 0;
-    for (int64_t n = 0; n < l.batch; ++n) s += detail::bn_row_sum(x.data() + n * S + c * l.inner, l.inner, 0.0f, false);
-    const float mu = float(s / double(M));
-    double ss = 0;
-    for (int64_t n = 0; n < l.batch; ++n) ss += detail::bn_row_sum(x.data() + n * S + c * l.inner, l.inner, mu, true);
-    const double v = ss / double(M);
+    // One pass over memory: each row's mean and squared deviations (its second read hits L1),
+    // merged across rows in double with Chan et al.'s pairwise update:
+    //   delta = m_r - mean,  mean += delta k / (n + k),  M2 += M2_r + delta^2 n k / (n + k).
+    double mean_c = 0, m2 = 0, count = 0;
+    const double k = double(l.inner);
+    for (int64_t n = 0; n < l.batch; ++n) {
+      const float* row = x.data() + n * S + c * l.inner;
+      const float row_mean = detail::bn_row_sum(row, l.inner, 0.0f, false) / float(l.inner);
+      const double row_m2 = detail::bn_row_sum(row, l.inner, row_mean, true);
+      const double delta = double(row_mean) - mean_c, total = count + k;
+      mean_c += delta * k / total;
+      m2 += row_m2 + delta * delta * count * k / total;
+      count = total;
+    }
+    const float mu = float(mean_c);
+    const double v = m2 / double(M);
     const float is = float(1.0 / std::sqrt(v + double(eps)));
     mean[size_t(c)] = mu;
     var[size_t(c)] = float(v);
