@@ -159,3 +159,30 @@ TEST_CASE("convnet_s rejects inputs with the wrong channel count") {
                     Catch::Matchers::Contains("(N, 1, H, W)") && Catch::Matchers::Contains("(2, 3, 28, 28)"));
   CHECK_THROWS_AS(net.infer(T(shape{2, 784}, 0.0f)), ssl::shape_error);
 }
+
+TEST_CASE("convnet_s backward(std::move(saved)) gives the same gradients and releases the saved activations") {
+  ssl::convnet_s<> net(1, ssl::rng(11));
+  const T x = random_tensor(shape{3, 1, 28, 28}, 12);
+  auto out = net.forward(x);
+  const T dy = random_tensor(out.y.shape(), 13);
+  auto grads = [&] {
+    std::vector<float> g;
+    for (auto& pr : ssl::parameters(net))
+      for (float v : pr.p->grad.to_vector()) g.push_back(v);
+    return g;
+  };
+  ssl::zero_grad(net);
+  const T dx_kept = net.backward(out.saved, dy);
+  const auto g_kept = grads();
+  ssl::zero_grad(net);
+  const T dx_moved = net.backward(std::move(out.saved), dy);
+  const auto g_moved = grads();
+  REQUIRE(g_moved.size() == g_kept.size());
+  for (size_t i = 0; i < g_kept.size(); ++i) REQUIRE(g_moved[i] == g_kept[i]);
+  REQUIRE(dx_moved.numel() == dx_kept.numel());
+  for (int64_t i = 0; i < dx_kept.numel(); ++i) REQUIRE(dx_moved[i] == dx_kept[i]);
+  for (int i = 0; i < ssl::convnet_s<>::stages; ++i) {
+    CHECK(out.saved.conv[size_t(i)].x.data() == nullptr);  // released stage by stage
+    CHECK(out.saved.bn[size_t(i)].x.data() == nullptr);
+  }
+}

@@ -73,6 +73,23 @@ class convnet_s {
     return g;
   }
 
+  /// The same gradients, consuming the saved state: each stage's saved activations are released
+  /// as soon as its backward has run (as PyTorch frees a node's saved tensors), so the step's peak
+  /// memory is the activations still needed plus one stage's gradients, not all of both. A caller
+  /// opts in with backward(std::move(saved), dy).
+  tensor<B> backward(saved_type&& s, const tensor<B>& dy) {
+    tensor<B> g = pool_.backward(s.pool, dy);
+    s.pool = {};
+    for (int i = stages - 1; i >= 0; --i) {
+      tensor<B> g_bn = bn_[i].backward(s.bn[i], g);
+      s.bn[i] = {};
+      g = tensor<B>();
+      g = conv_[i].backward(s.conv[i], g_bn);
+      s.conv[i] = {};
+    }
+    return g;
+  }
+
   tensor<B> infer(const tensor<B>& x) const {
     check_input(x);
     tensor<B> h = bn_[0].infer(conv_[0].infer(x));

@@ -44,7 +44,8 @@ class simclr {
     auto z = projector_.forward(h.y);
     auto r = loss_(z.y);
     expect_finite_loss(r.value, "simclr");
-    encoder_.backward(h.saved, projector_.backward(z.saved, r.grad_z));
+    // the encoder may release its saved activations stage by stage (lower peak memory)
+    encoder_.backward(std::move(h.saved), projector_.backward(z.saved, r.grad_z));
     return {r.value};
   }
 
