@@ -137,12 +137,25 @@ inline void bn_row_affine(const float* x, int64_t n, float scale, float offset, 
     y[i] = Relu ? (v > 0.0f ? v : 0.0f) : v;
   }
 }
+
+/// Scratch of the calling thread (grown once, reused: no allocation per call in steady state):
+/// per-row statistics (N * C pairs, double) and per-channel coefficients (slots of C floats).
+inline std::vector<double>& bn_workspace(size_t n) {
+  thread_local std::vector<double> ws;
+  if (ws.size() < n) ws.resize(n);
+  return ws;
+}
+inline std::vector<float>& bn_coefficients(int slot, size_t n) {
+  thread_local std::vector<float> ws[5];
+  if (ws[slot].size() < n) ws[slot].resize(n);
+  return ws[slot];
+}
 }  // namespace detail
 
 /// Train-mode forward. Writes y (x's shape), the batch mean and biased variance (C) and
 /// invstd = 1 / sqrt(var + eps) (C). Backward recomputes xhat from x, mean and invstd.
-/// Statistics in one pass over memory: per row of `inner` values its mean and squared deviations
-/// (vectorised float sums), merged across rows in double.
+/// Statistics: per row of `inner` values its mean and squared deviations (vectorised float sums,
+/// the row's second read hits L1), merged across rows in image order in double.
 inline void batch_norm_forward_train(const tensor<cpu>& x, const tensor<cpu>& gamma, const tensor<cpu>& beta, float eps,
                                      bool fuse_relu, tensor<cpu>& y, std::vector<float>& mean, std::vector<float>& var,
                                      std::vector<float>& invstd) {
@@ -155,17 +168,32 @@ inline void batch_norm_forward_train(const tensor<cpu>& x, const tensor<cpu>& ga
   var.assign(size_t(C), 0.0f);
   invstd.assign(size_t(C), 0.0f);
   const int64_t M = l.count(), S = C * l.inner;
+  // Per-row statistics: the mean m_r and squared deviations M2_r of each row (n, c) of `inner`
+  // values. With rows longer than one value they are computed image by image (parallel over n), a
+  // sequential sweep over memory; a channel-major sweep would touch one short row per image and
+  // stall on DRAM latency (the 4x4 maps of ConvNet-S's last stage are one cache line per row).
+  std::vector<double>& row_stats = detail::bn_workspace(size_t(l.batch * C * 2));
+  auto row_statistics = [&](int64_t n, int64_t c) {
+    const float* row = x.data() + n * S + c * l.inner;
+    const float row_mean = detail::bn_row_sum(row, l.inner, 0.0f, false) / float(l.inner);
+    row_stats[size_t((n * C + c) * 2)] = row_mean;
+    row_stats[size_t((n * C + c) * 2 + 1)] = detail::bn_row_sum(row, l.inner, row_mean, true);
+  };
+  if (l.inner > 1)
+    parallel_for(0, l.batch, [&](int64_t n) {
+      for (int64_t c = 0; c < C; ++c) row_statistics(n, c);
+    });
+  std::vector<float>& scale = detail::bn_coefficients(0, size_t(C));
+  std::vector<float>& offset = detail::bn_coefficients(1, size_t(C));
   parallel_for(0, C, [&](int64_t c) {
-    // One pass over memory: each row's mean and squared deviations (its second read hits L1),
-    // merged across rows in double with Chan et al.'s pairwise update:
+    // Rows merged in image order, in double, with Chan et al.'s pairwise update:
     //   delta = m_r - mean,  mean += delta k / (n + k),  M2 += M2_r + delta^2 n k / (n + k).
     double mean_c = 0, m2 = 0, count = 0;
     const double k = double(l.inner);
     for (int64_t n = 0; n < l.batch; ++n) {
-      const float* row = x.data() + n * S + c * l.inner;
-      const float row_mean = detail::bn_row_sum(row, l.inner, 0.0f, false) / float(l.inner);
-      const double row_m2 = detail::bn_row_sum(row, l.inner, row_mean, true);
-      const double delta = double(row_mean) - mean_c, total = count + k;
+      if (l.inner == 1) row_statistics(n, c);
+      const double row_mean = row_stats[size_t((n * C + c) * 2)], row_m2 = row_stats[size_t((n * C + c) * 2 + 1)];
+      const double delta = row_mean - mean_c, total = count + k;
       mean_c += delta * k / total;
       m2 += row_m2 + delta * delta * count * k / total;
       count = total;
@@ -176,15 +204,19 @@ inline void batch_norm_forward_train(const tensor<cpu>& x, const tensor<cpu>& ga
     mean[size_t(c)] = mu;
     var[size_t(c)] = float(v);
     invstd[size_t(c)] = is;
-    const float scale = gamma[c] * is, offset = beta[c] - mu * scale;
-    for (int64_t n = 0; n < l.batch; ++n) {
+    scale[size_t(c)] = gamma[c] * is;
+    offset[size_t(c)] = beta[c] - mu * scale[size_t(c)];
+  }, 4);
+  // y = x scale + offset (then ReLU), image by image
+  parallel_for(0, l.batch, [&](int64_t n) {
+    for (int64_t c = 0; c < C; ++c) {
       const int64_t off = n * S + c * l.inner;
       if (fuse_relu)
-        detail::bn_row_affine<true>(x.data() + off, l.inner, scale, offset, y.data() + off);
+        detail::bn_row_affine<true>(x.data() + off, l.inner, scale[size_t(c)], offset[size_t(c)], y.data() + off);
       else
-        detail::bn_row_affine<false>(x.data() + off, l.inner, scale, offset, y.data() + off);
+        detail::bn_row_affine<false>(x.data() + off, l.inner, scale[size_t(c)], offset[size_t(c)], y.data() + off);
     }
-  }, 4);
+  }, l.inner > 1 ? 1 : 64);
 }
 
 /// Eval-mode forward with given statistics: y = gamma * (x - mean) / sqrt(var + eps) + beta (then ReLU if fused).
@@ -222,36 +254,64 @@ inline void batch_norm_backward_train(const tensor<cpu>& dy, const tensor<cpu>& 
                      " saved mean and invstd values, got ", mean.size(), " and ", invstd.size());
   if (!(dx.shape() == x.shape())) dx = tensor<cpu>(x.shape());
   const int64_t M = l.count(), S = C * l.inner;
+  // Per channel: ReLU input z = gamma * xhat + beta > 0  <=>  x * zs + zo > 0
+  std::vector<float>& zs = detail::bn_coefficients(0, size_t(C));
+  std::vector<float>& zo = detail::bn_coefficients(1, size_t(C));
+  for (int64_t c = 0; c < C; ++c) {
+    zs[size_t(c)] = gamma[c] * invstd[size_t(c)];
+    zo[size_t(c)] = beta[c] - mean[size_t(c)] * zs[size_t(c)];
+  }
+  // Per-row sums Σ g and Σ g (x - mu), image by image (sequential sweeps, as in the forward).
+  std::vector<double>& row_sums = detail::bn_workspace(size_t(l.batch * C * 2));
+  auto row_grad_sums = [&](int64_t n, int64_t c) {
+    const int64_t off = n * S + c * l.inner;
+    float rg, rgx;
+    if (fuse_relu)
+      detail::bn_row_grad_sums<true>(x.data() + off, dy.data() + off, l.inner, zs[size_t(c)], zo[size_t(c)],
+                                     mean[size_t(c)], rg, rgx);
+    else
+      detail::bn_row_grad_sums<false>(x.data() + off, dy.data() + off, l.inner, zs[size_t(c)], zo[size_t(c)],
+                                      mean[size_t(c)], rg, rgx);
+    row_sums[size_t((n * C + c) * 2)] = rg;
+    row_sums[size_t((n * C + c) * 2 + 1)] = rgx;
+  };
+  if (l.inner > 1)
+    parallel_for(0, l.batch, [&](int64_t n) {
+      for (int64_t c = 0; c < C; ++c) row_grad_sums(n, c);
+    });
+  std::vector<float>& ca = detail::bn_coefficients(2, size_t(C));
+  std::vector<float>& cb = detail::bn_coefficients(3, size_t(C));
+  std::vector<float>& cx = detail::bn_coefficients(4, size_t(C));
   parallel_for(0, C, [&](int64_t c) {
-    const float mu = mean[size_t(c)], is = invstd[size_t(c)];
-    // ReLU input z = gamma * xhat + beta > 0  <=>  x * zs + zo > 0
-    const float zs = gamma[c] * is, zo = beta[c] - mu * zs;
-    double sg = 0, sgx = 0;
+    double sg = 0, sgx = 0;  // rows summed in image order, in double
     for (int64_t n = 0; n < l.batch; ++n) {
-      const int64_t off = n * S + c * l.inner;
-      float rg, rgx;
-      if (fuse_relu)
-        detail::bn_row_grad_sums<true>(x.data() + off, dy.data() + off, l.inner, zs, zo, mu, rg, rgx);
-      else
-        detail::bn_row_grad_sums<false>(x.data() + off, dy.data() + off, l.inner, zs, zo, mu, rg, rgx);
-      sg += rg;
-      sgx += rgx;
+      if (l.inner == 1) row_grad_sums(n, c);
+      sg += row_sums[size_t((n * C + c) * 2)];
+      sgx += row_sums[size_t((n * C + c) * 2 + 1)];
     }
+    const float mu = mean[size_t(c)], is = invstd[size_t(c)];
     sgx *= is;  // Σ g * xhat
     dbeta[c] += float(sg);
     dgamma[c] += float(sgx);
     const float mg = float(sg / double(M)), mgx = float(sgx / double(M));
     const float k = gamma[c] * is;
-    // dx = k * (g - mean(g) - xhat * mean(g * xhat)), xhat = (x - mu) * is
-    const float a = k, b = -k * (mg - mu * is * mgx), cx = -k * is * mgx;
-    for (int64_t n = 0; n < l.batch; ++n) {
-      const int64_t off = n * S + c * l.inner;
-      if (fuse_relu)
-        detail::bn_row_grad_apply<true>(x.data() + off, dy.data() + off, l.inner, zs, zo, a, cx, b, dx.data() + off);
-      else
-        detail::bn_row_grad_apply<false>(x.data() + off, dy.data() + off, l.inner, zs, zo, a, cx, b, dx.data() + off);
-    }
+    // dx = k * (g - mean(g) - xhat * mean(g * xhat)), xhat = (x - mu) * is  =  g a + x cx + b
+    ca[size_t(c)] = k;
+    cb[size_t(c)] = -k * (mg - mu * is * mgx);
+    cx[size_t(c)] = -k * is * mgx;
   }, 4);
+  parallel_for(0, l.batch, [&](int64_t n) {
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t off = n * S + c * l.inner;
+      const size_t i = size_t(c);
+      if (fuse_relu)
+        detail::bn_row_grad_apply<true>(x.data() + off, dy.data() + off, l.inner, zs[i], zo[i], ca[i], cx[i], cb[i],
+                                        dx.data() + off);
+      else
+        detail::bn_row_grad_apply<false>(x.data() + off, dy.data() + off, l.inner, zs[i], zo[i], ca[i], cx[i], cb[i],
+                                         dx.data() + off);
+    }
+  }, l.inner > 1 ? 1 : 64);
 }
 
 /// Running-statistics update after a train-mode batch of M values per channel:
