@@ -185,4 +185,13 @@ TEST_CASE("convnet_s backward(std::move(saved)) gives the same gradients and rel
     CHECK(out.saved.conv[size_t(i)].x.data() == nullptr);  // released stage by stage
     CHECK(out.saved.bn[size_t(i)].x.data() == nullptr);
   }
+
+  // backward_params: the same parameter gradients, no input gradient, saved state consumed too
+  auto again = net.forward(x);
+  ssl::zero_grad(net);
+  net.backward_params(std::move(again.saved), dy);
+  const auto g_params = grads();
+  REQUIRE(g_params.size() == g_kept.size());
+  for (size_t i = 0; i < g_kept.size(); ++i) REQUIRE(g_params[i] == g_kept[i]);
+  CHECK(again.saved.conv[0].x.data() == nullptr);
 }

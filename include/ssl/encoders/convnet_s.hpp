@@ -90,6 +90,24 @@ class convnet_s {
     return g;
   }
 
+  /// Parameter gradients only, consuming the saved state as backward(saved_type&&, dy) does; the
+  /// input's gradient (the images') is not computed, which saves the first convolution's dx
+  /// product and col2im. Methods whose inputs are data call this when the encoder has it.
+  void backward_params(saved_type&& s, const tensor<B>& dy) {
+    tensor<B> g = pool_.backward(s.pool, dy);
+    s.pool = {};
+    for (int i = stages - 1; i >= 0; --i) {
+      tensor<B> g_bn = bn_[i].backward(s.bn[i], g);
+      s.bn[i] = {};
+      g = tensor<B>();
+      if (i > 0)
+        g = conv_[i].backward(s.conv[i], g_bn);
+      else
+        conv_[i].backward_params(s.conv[i], g_bn);
+      s.conv[i] = {};
+    }
+  }
+
   tensor<B> infer(const tensor<B>& x) const {
     check_input(x);
     tensor<B> h = bn_[0].infer(conv_[0].infer(x));

@@ -44,8 +44,13 @@ class simclr {
     auto z = projector_.forward(h.y);
     auto r = loss_(z.y);
     expect_finite_loss(r.value, "simclr");
-    // the encoder may release its saved activations stage by stage (lower peak memory)
-    encoder_.backward(std::move(h.saved), projector_.backward(z.saved, r.grad_z));
+    // The encoder may release its saved activations stage by stage (lower peak memory) and skip
+    // the images' gradient, which nothing uses.
+    const tensor<backend_type> dh = projector_.backward(z.saved, r.grad_z);
+    if constexpr (requires { encoder_.backward_params(std::move(h.saved), dh); })
+      encoder_.backward_params(std::move(h.saved), dh);
+    else
+      encoder_.backward(std::move(h.saved), dh);
     return {r.value};
   }
 
