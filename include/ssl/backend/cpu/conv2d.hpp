@@ -89,6 +89,34 @@ struct conv_phases {
 /// phases (C, s, s, HQ, WQ) of one image x (C, H, W), zero where (u, v) is padding.
 inline void to_phases(const conv2d_geometry& g, const conv_phases& q, const float* x, float* ph) {
   const int64_t H = g.height, W = g.width, p = g.padding, s = q.s;
+  if (s == 2) {
+    // Stride 2: input column w lands in phase (w + p) mod 2 at (w + p) / 2, so one pass over
+    // each input row deinterleaves it into the two phase rows of its parity (pairs w = 2m, 2m + 1).
+    float* even_row_start[2];
+    for (int64_t c = 0; c < g.in_channels; ++c) {
+      const float* xc = x + c * H * W;
+      for (int64_t a = 0; a < 2; ++a) {
+        for (int64_t i = 0; i < q.hq; ++i) {
+          float* r0 = ph + c * q.per_channel() + (a * 2 + 0) * q.plane() + i * q.wq;
+          float* r1 = ph + c * q.per_channel() + (a * 2 + 1) * q.plane() + i * q.wq;
+          for (int64_t j = 0; j < q.wq; ++j) r0[j] = r1[j] = 0.0f;
+          const int64_t h = i * 2 + a - p;
+          if (h < 0 || h >= H) continue;
+          even_row_start[0] = r0;
+          even_row_start[1] = r1;
+          float* e = even_row_start[p & 1] + (p >> 1);              // receives w = 2m
+          float* o = even_row_start[(p + 1) & 1] + ((p + 1) >> 1);  // receives w = 2m + 1
+          const float* src = xc + h * W;
+          for (int64_t m = 0; m < W / 2; ++m) {
+            e[m] = src[2 * m];
+            o[m] = src[2 * m + 1];
+          }
+          if (W & 1) e[W / 2] = src[W - 1];
+        }
+      }
+    }
+    return;
+  }
   for (int64_t c = 0; c < g.in_channels; ++c) {
     const float* xc = x + c * H * W;
     for (int64_t a = 0; a < s; ++a) {
@@ -123,6 +151,24 @@ inline void to_phases(const conv2d_geometry& g, const conv_phases& q, const floa
 /// dx (C, H, W) = the interior of the phase planes (the adjoint of to_phases, padding dropped).
 inline void from_phases(const conv2d_geometry& g, const conv_phases& q, const float* ph, float* dx) {
   const int64_t H = g.height, W = g.width, p = g.padding, s = q.s;
+  if (s == 2) {  // the inverse interleave of to_phases' stride-2 path
+    for (int64_t c = 0; c < g.in_channels; ++c) {
+      for (int64_t h = 0; h < H; ++h) {
+        const int64_t u = h + p;
+        const float* rows[2] = {ph + c * q.per_channel() + ((u & 1) * 2 + 0) * q.plane() + (u >> 1) * q.wq,
+                                ph + c * q.per_channel() + ((u & 1) * 2 + 1) * q.plane() + (u >> 1) * q.wq};
+        const float* e = rows[p & 1] + (p >> 1);
+        const float* o = rows[(p + 1) & 1] + ((p + 1) >> 1);
+        float* d = dx + (c * H + h) * W;
+        for (int64_t m = 0; m < W / 2; ++m) {
+          d[2 * m] = e[m];
+          d[2 * m + 1] = o[m];
+        }
+        if (W & 1) d[W - 1] = e[W / 2];
+      }
+    }
+    return;
+  }
   for (int64_t c = 0; c < g.in_channels; ++c) {
     for (int64_t h = 0; h < H; ++h) {
       const int64_t u = h + p;
