@@ -59,9 +59,9 @@ inline conv2d_geometry conv2d_geometry_of(const shape& x, const shape& w, int64_
 namespace detail {
 
 /// Per-thread scratch memory that grows and is reused (no allocation in steady state).
-/// Slots: 0 col, 1 grouped output / dy, 2 dcol, 3 padded image.
+/// Slots: 0 col, 1 grouped output / dy, 2 dcol, 3 phase planes, 4 dw partials (calling thread).
 inline float* conv_workspace(int slot, size_t n) {
-  thread_local std::vector<float> ws[4];
+  thread_local std::vector<float> ws[5];
   if (ws[slot].size() < n) ws[slot].resize(n);
   return ws[slot].data();
 }
@@ -253,6 +253,42 @@ inline int64_t conv_group_size(const conv2d_geometry& g) {
 
 }  // namespace detail
 
+namespace detail {
+/// Forward of images [n0, n0 + cnt) as one GEMM (see conv2d_forward).
+inline void conv2d_forward_group(const conv2d_geometry& g, const tensor<cpu>& x, const tensor<cpu>& w,
+                                 const tensor<cpu>* bias, int64_t n0, int64_t cnt, tensor<cpu>& y) {
+  const int64_t K = g.patch_size(), P = g.out_pixels(), O = g.out_channels;
+  const int64_t in_stride = g.in_channels * g.height * g.width, cols = cnt * P;
+  const float* col = x.data() + n0 * in_stride;  // a single pointwise image is its own col
+  if (!(cnt == 1 && g.is_pointwise())) {
+    float* buf = detail::conv_workspace(0, size_t(K * cols));
+    for (int64_t j = 0; j < cnt; ++j) detail::im2col(g, x.data() + (n0 + j) * in_stride, buf + j * P, cols);
+    col = buf;
+  }
+  float* out = cnt == 1 ? y.data() + n0 * O * P : detail::conv_workspace(1, size_t(O * cols));
+  gemm(cpu{}, trans::no, trans::no, O, cols, K, 1.0f, w.data(), K, col, cols, 0.0f, out, cols);
+  for (int64_t j = 0; j < cnt; ++j) {
+    float* yn = y.data() + (n0 + j) * O * P;
+    for (int64_t o = 0; o < O; ++o) {
+      const float b = bias ? (*bias)[o] : 0.0f;
+      float* dst = yn + o * P;
+      const float* src = out + o * cols + j * P;
+      if (cnt == 1) {
+        if (bias)
+          for (int64_t i = 0; i < P; ++i) dst[i] += b;
+      } else {
+        for (int64_t i = 0; i < P; ++i) dst[i] = src[i] + b;
+      }
+    }
+  }
+}
+
+/// Parts of a batch of n images in groups of G: one per thread, at most one per group.
+inline int64_t conv_parts(int64_t n, int64_t G) {
+  return std::max<int64_t>(1, std::min<int64_t>((n + G - 1) / std::max<int64_t>(G, 1), num_threads()));
+}
+}  // namespace detail
+
 /// y = conv2d(x, w) + b. `bias` may be null. y is (re)allocated to (N, O, HO, WO).
 /// The batch is cut into groups of G images; per group (in parallel):
 ///   col (K, G*P) = [im2col(x[n0]) ... im2col(x[n0+G-1])],  out (O, G*P) = w · col,  y[n0+j] = out[:, jP:(j+1)P] + b
@@ -262,35 +298,17 @@ inline void conv2d_forward(const tensor<cpu>& x, const tensor<cpu>& w, const ten
   if (bias) expect_shape(*bias, shape{g.out_channels}, "conv2d bias");
   const shape ys{g.batch, g.out_channels, g.out_h, g.out_w};
   if (!(y.shape() == ys)) y = tensor<cpu>(ys);
-  const int64_t K = g.patch_size(), P = g.out_pixels(), O = g.out_channels;
-  const int64_t in_stride = g.in_channels * g.height * g.width;
-  const int64_t G = detail::conv_group_size(g), groups = (g.batch + G - 1) / std::max<int64_t>(G, 1);
-  parallel_for(0, groups, [&](int64_t grp) {
-    const int64_t n0 = grp * G, cnt = std::min(G, g.batch - n0), cols = cnt * P;
-    const float* col = x.data() + n0 * in_stride;  // a single pointwise image is its own col
-    if (!(cnt == 1 && g.is_pointwise())) {
-      float* buf = detail::conv_workspace(0, size_t(K * cols));
-      for (int64_t j = 0; j < cnt; ++j) detail::im2col(g, x.data() + (n0 + j) * in_stride, buf + j * P, cols);
-      col = buf;
-    }
-    float* out = cnt == 1 ? y.data() + n0 * O * P : detail::conv_workspace(1, size_t(O * cols));
-    gemm(cpu{}, trans::no, trans::no, O, cols, K, 1.0f, w.data(), K, col, cols, 0.0f, out, cols);
-    for (int64_t j = 0; j < cnt; ++j) {
-      float* yn = y.data() + (n0 + j) * O * P;
-      for (int64_t o = 0; o < O; ++o) {
-        const float b = bias ? (*bias)[o] : 0.0f;
-        float* dst = yn + o * P;
-        const float* src = out + o * cols + j * P;
-        if (cnt == 1) {
-          if (bias)
-            for (int64_t i = 0; i < P; ++i) dst[i] += b;
-        } else {
-          for (int64_t i = 0; i < P; ++i) dst[i] = src[i] + b;
-        }
-      }
-    }
+  const int64_t G = detail::conv_group_size(g);
+  // One part per thread, each an equal range of images cut into groups of at most G (equal
+  // images per thread: the last stage's 37 groups of 14 would leave one thread a group short).
+  const int64_t parts = detail::conv_parts(g.batch, G);
+  parallel_for(0, parts, [&](int64_t part) {
+    const int64_t end = detail::chunk_begin(g.batch, parts, part + 1);
+    for (int64_t n0 = detail::chunk_begin(g.batch, parts, part); n0 < end; n0 += G)
+      detail::conv2d_forward_group(g, x, w, bias, n0, std::min(G, end - n0), y);
   });
 }
+
 
 /// Backward of conv2d_forward. Accumulates dw (+=) and db (+=, if non-null);
 /// writes dx (if non-null), (re)allocated to x's shape. Per group of G images:
@@ -304,17 +322,19 @@ inline void conv2d_backward(const tensor<cpu>& x, const tensor<cpu>& w, const te
   if (dx && !(dx->shape() == x.shape())) *dx = tensor<cpu>(x.shape());
   const int64_t K = g.patch_size(), P = g.out_pixels(), O = g.out_channels;
   const int64_t in_stride = g.in_channels * g.height * g.width;
-  const int64_t G = detail::conv_group_size(g), groups = (g.batch + G - 1) / std::max<int64_t>(G, 1);
+  const int64_t G = detail::conv_group_size(g);
 
-  // Each part (a contiguous range of groups) accumulates its own dw partial; partials are summed in
-  // a fixed order, so the result does not depend on scheduling.
-  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(groups, num_threads()));
-  std::vector<float> partial(size_t(parts > 1 ? (parts - 1) * O * K : 0), 0.0f);
+  // Each part (an equal range of images, one per thread, cut into groups of at most G) accumulates
+  // its own dw partial; partials are summed in a fixed order, so the result does not depend on
+  // scheduling. The partials live in the calling thread's workspace (no allocation per call).
+  const int64_t parts = detail::conv_parts(g.batch, G);
+  float* partial = detail::conv_workspace(4, size_t(parts > 1 ? (parts - 1) * O * K : 1));
+  std::fill_n(partial, parts > 1 ? (parts - 1) * O * K : 0, 0.0f);
   parallel_for(0, parts, [&](int64_t part) {
-    float* dw_part = part == 0 ? dw.data() : partial.data() + (part - 1) * O * K;
-    for (int64_t grp = detail::chunk_begin(groups, parts, part); grp < detail::chunk_begin(groups, parts, part + 1);
-         ++grp) {
-      const int64_t n0 = grp * G, cnt = std::min(G, g.batch - n0), cols = cnt * P;
+    float* dw_part = part == 0 ? dw.data() : partial + (part - 1) * O * K;
+    const int64_t end = detail::chunk_begin(g.batch, parts, part + 1);
+    for (int64_t n0 = detail::chunk_begin(g.batch, parts, part); n0 < end; n0 += G) {
+      const int64_t cnt = std::min(G, end - n0), cols = cnt * P;
       const float* col = x.data() + n0 * in_stride;
       if (!(cnt == 1 && g.is_pointwise())) {
         float* buf = detail::conv_workspace(0, size_t(K * cols));
@@ -344,7 +364,7 @@ inline void conv2d_backward(const tensor<cpu>& x, const tensor<cpu>& w, const te
     }
   });
   for (int64_t part = 1; part < parts; ++part) {
-    const float* src = partial.data() + (part - 1) * O * K;
+    const float* src = partial + (part - 1) * O * K;
     float* dst = dw.data();
     for (int64_t i = 0; i < O * K; ++i) dst[i] += src[i];
   }
