@@ -77,36 +77,12 @@ class convnet_s {
   /// as soon as its backward has run (as PyTorch frees a node's saved tensors), so the step's peak
   /// memory is the activations still needed plus one stage's gradients, not all of both. A caller
   /// opts in with backward(std::move(saved), dy).
-  tensor<B> backward(saved_type&& s, const tensor<B>& dy) {
-    tensor<B> g = pool_.backward(s.pool, dy);
-    s.pool = {};
-    for (int i = stages - 1; i >= 0; --i) {
-      tensor<B> g_bn = bn_[i].backward(s.bn[i], g);
-      s.bn[i] = {};
-      g = tensor<B>();
-      g = conv_[i].backward(s.conv[i], g_bn);
-      s.conv[i] = {};
-    }
-    return g;
-  }
+  tensor<B> backward(saved_type&& s, const tensor<B>& dy) { return backward_consuming(s, dy, true); }
 
   /// Parameter gradients only, consuming the saved state as backward(saved_type&&, dy) does; the
   /// input's gradient (the images') is not computed, which saves the first convolution's dx
   /// product and col2im. Methods whose inputs are data call this when the encoder has it.
-  void backward_params(saved_type&& s, const tensor<B>& dy) {
-    tensor<B> g = pool_.backward(s.pool, dy);
-    s.pool = {};
-    for (int i = stages - 1; i >= 0; --i) {
-      tensor<B> g_bn = bn_[i].backward(s.bn[i], g);
-      s.bn[i] = {};
-      g = tensor<B>();
-      if (i > 0)
-        g = conv_[i].backward(s.conv[i], g_bn);
-      else
-        conv_[i].backward_params(s.conv[i], g_bn);
-      s.conv[i] = {};
-    }
-  }
+  void backward_params(saved_type&& s, const tensor<B>& dy) { backward_consuming(s, dy, false); }
 
   tensor<B> infer(const tensor<B>& x) const {
     check_input(x);
@@ -135,6 +111,24 @@ class convnet_s {
   void check_input(const tensor<B>& x) const {
     check<shape_error>(x.rank() == 4 && x.dim(1) == in_channels(), "convnet_s: expected input (N, ", in_channels(),
                        ", H, W), got shape ", x.shape());
+  }
+
+  /// The stages' backward in reverse, releasing each stage's saved tensors once used; the first
+  /// convolution's dx only when `input_grad` (otherwise the returned tensor is empty).
+  tensor<B> backward_consuming(saved_type& s, const tensor<B>& dy, bool input_grad) {
+    tensor<B> g = pool_.backward(s.pool, dy);
+    s.pool = {};
+    for (int i = stages - 1; i >= 0; --i) {
+      tensor<B> g_bn = bn_[i].backward(s.bn[i], g);
+      s.bn[i] = {};
+      g = tensor<B>();
+      if (i > 0 || input_grad)
+        g = conv_[i].backward(s.conv[i], g_bn);
+      else
+        conv_[i].backward_params(s.conv[i], g_bn);
+      s.conv[i] = {};
+    }
+    return g;
   }
 
   std::array<conv2d<B>, stages> conv_;

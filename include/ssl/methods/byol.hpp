@@ -81,7 +81,7 @@ class byol_method {
     const float scale = Momentum ? 2.0f : 1.0f;  // BYOL sums the two directions, SimSiam averages them
     expect_finite_loss(scale * r.value, who);
     if (scale != 1.0f) r.grad_p.vec() *= scale;
-    encoder_.backward(h.saved, projector_.backward(z.saved, predictor_.backward(p.saved, r.grad_p)));
+    encoder_.backward(std::move(h.saved), projector_.backward(z.saved, predictor_.backward(p.saved, r.grad_p)));
     return {scale * r.value};
   }
 

@@ -111,7 +111,7 @@ class colorization_method : public methods_detail::encoder_head_loss<E, H, L> {
     auto logits = head_.forward(h.y);
     auto r = loss_(logits.y.reshaped(shape{B * cells, Q}), b.labels);
     expect_finite_loss(r.value, "colorization");
-    encoder_.backward(h.saved, head_.backward(logits.saved, r.grad_logits.reshaped(shape{B, cells * Q})));
+    encoder_.backward(std::move(h.saved), head_.backward(logits.saved, r.grad_logits.reshaped(shape{B, cells * Q})));
     return {r.value};
   }
 

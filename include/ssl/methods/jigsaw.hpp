@@ -71,7 +71,7 @@ class jigsaw_method : public methods_detail::encoder_head_loss<E, H, L> {
     auto logits = head_.forward(h.y.reshaped(shape{B, 9 * F}));
     auto r = loss_(logits.y, jb.labels);
     expect_finite_loss(r.value, "jigsaw");
-    encoder_.backward(h.saved, head_.backward(logits.saved, r.grad_logits).reshaped(shape{9 * B, F}));
+    encoder_.backward(std::move(h.saved), head_.backward(logits.saved, r.grad_logits).reshaped(shape{9 * B, F}));
     return {r.value};
   }
 

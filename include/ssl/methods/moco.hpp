@@ -255,7 +255,7 @@ class moco_v3_method {
     auto r = loss_(md::rows(q.y, 0, B), md::rows(q.y, B, 2 * B), md::rows(k, 0, B), md::rows(k, B, 2 * B));
     expect_finite_loss(r.value, "moco_v3");
     const tensor<cpu> dq = concat_batch({&r.grad_q1, &r.grad_q2});
-    encoder_.backward(h.saved, projector_.backward(z.saved, predictor_.backward(q.saved, dq)));
+    encoder_.backward(std::move(h.saved), projector_.backward(z.saved, predictor_.backward(q.saved, dq)));
     return {r.value};
   }
 

@@ -49,7 +49,7 @@ class rotation_method : public methods_detail::encoder_head_loss<E, H, L> {
     auto logits = head_.forward(h.y);
     auto r = loss_(logits.y, rb.labels);
     expect_finite_loss(r.value, "rotation");
-    encoder_.backward(h.saved, head_.backward(logits.saved, r.grad_logits));
+    encoder_.backward(std::move(h.saved), head_.backward(logits.saved, r.grad_logits));
     return {r.value};
   }
 };

@@ -72,7 +72,7 @@ class triplet_method : public methods_detail::encoder_head_loss<E, H, L> {
     auto e = head_.forward(h.y);
     auto r = loss_(e.y, y);
     expect_finite_loss(r.value, "triplet");
-    encoder_.backward(h.saved, head_.backward(e.saved, r.grad_x));
+    encoder_.backward(std::move(h.saved), head_.backward(e.saved, r.grad_x));
     return {r.value};
   }
 
