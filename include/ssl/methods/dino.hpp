@@ -174,7 +174,7 @@ class dino_method {
       tensor<backend_type> dg(shape{n * B, F});
       for (int64_t j = 0; j < n; ++j)
         std::copy_n(dfeats.data() + groups[k][size_t(j)] * B * F, B * F, dg.data() + j * B * F);
-      encoder_.backward(saved[k], dg);
+      encoder_.backward(std::move(saved[k]), dg);  // the encoder may release its activations as it goes
     }
 
     if constexpr (requires(H& h) { h.zero_last_layer_grad(); h.set_last_layer_frozen(true); }) {

@@ -107,7 +107,7 @@ class moco_v2_method {
     expect_finite_loss(r.value, "moco_v2");
     for (int64_t g = 0; g < G; ++g) {
       const tensor<cpu> dq = G == 1 ? r.grad_q : methods_detail::rows(r.grad_q, group_begin(B, g), group_begin(B, g + 1));
-      encoder_.backward(hs[size_t(g)], head_.backward(zs[size_t(g)], dq));
+      encoder_.backward(std::move(hs[size_t(g)]), head_.backward(zs[size_t(g)], dq));  // releases as it goes
     }
     return {r.value};
   }
