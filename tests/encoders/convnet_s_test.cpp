@@ -25,6 +25,14 @@ T hashed_weights(const shape& s, int64_t layer, float scale) {
   return t;
 }
 
+// Every parameter gradient of the network, concatenated in collect order.
+std::vector<float> flat_grads(ssl::convnet_s<>& net) {
+  std::vector<float> g;
+  for (auto& pr : ssl::parameters(net))
+    for (float v : pr.p->grad.to_vector()) g.push_back(v);
+  return g;
+}
+
 // Every 97th entry of a flat tensor (as the fixture stores large gradients).
 T every97(const T& t) {
   std::vector<float> v;
@@ -109,12 +117,7 @@ TEST_CASE("convnet_s runs on 28x28 and 12x12 crops and accumulates both backward
   REQUIRE(os.y.shape() == shape{4, 256});
   CHECK(net.infer(small).shape() == shape{4, 256});
   const T dyb = random_tensor(ob.y.shape(), 8), dys = random_tensor(os.y.shape(), 9);
-  auto grads = [&] {
-    std::vector<float> g;
-    for (auto& pr : ssl::parameters(net))
-      for (float v : pr.p->grad.to_vector()) g.push_back(v);
-    return g;
-  };
+  auto grads = [&] { return flat_grads(net); };
   ssl::zero_grad(net);
   net.backward(ob.saved, dyb);
   const auto g_big = grads();
@@ -165,12 +168,7 @@ TEST_CASE("convnet_s backward(std::move(saved)) gives the same gradients and rel
   const T x = random_tensor(shape{3, 1, 28, 28}, 12);
   auto out = net.forward(x);
   const T dy = random_tensor(out.y.shape(), 13);
-  auto grads = [&] {
-    std::vector<float> g;
-    for (auto& pr : ssl::parameters(net))
-      for (float v : pr.p->grad.to_vector()) g.push_back(v);
-    return g;
-  };
+  auto grads = [&] { return flat_grads(net); };
   ssl::zero_grad(net);
   const T dx_kept = net.backward(out.saved, dy);
   const auto g_kept = grads();

@@ -1,6 +1,7 @@
 #pragma once
 // Batch normalisation on the CPU, per channel c over M = N * H * W values
-// (x is (N, C) or (N, C, H, W)), parallel over channels.
+// (x is (N, C) or (N, C, H, W)). Every pass over x sweeps it image by image (parallel over the
+// batch): per-row sums first, merged per channel in image order (parallel over channels).
 //   train: mu = mean(x), var = mean((x - mu)^2) (biased), xhat = (x - mu) / sqrt(var + eps)
 //          (backward keeps x, mu and invstd and recomputes xhat: one tensor fewer per layer)
 //   eval:  xhat = (x - running_mean) / sqrt(running_var + eps)
@@ -8,7 +9,6 @@
 // Backward (train), g = dy (masked by y > 0 when ReLU is fused):
 //   dbeta += Σ g,  dgamma += Σ g * xhat
 //   dx = gamma * invstd * (g - mean(g) - xhat * mean(g * xhat))
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -38,8 +38,6 @@ inline batch_norm_layout batch_norm_layout_of(const shape& x, int64_t channels, 
 }
 
 namespace detail {
-using bn_row = Eigen::Map<const Eigen::ArrayXf>;
-using bn_row_out = Eigen::Map<Eigen::ArrayXf>;
 
 // Row kernels on 8-float vectors (GCC/Clang vector extensions, lowered to AVX or SSE): explicit
 // lanes keep the sums vectorised wherever the kernel is inlined (auto-vectorisation of the same
@@ -150,6 +148,21 @@ inline std::vector<float>& bn_coefficients(int slot, size_t n) {
   if (ws[slot].size() < n) ws[slot].resize(n);
   return ws[slot];
 }
+
+/// y[n, c, :] = x[n, c, :] scale[c] + offset[c] (then ReLU), image by image (sequential sweeps).
+inline void bn_apply_affine(const tensor<cpu>& x, const batch_norm_layout& l, const std::vector<float>& scale,
+                            const std::vector<float>& offset, bool fuse_relu, tensor<cpu>& y) {
+  const int64_t C = l.channels, S = C * l.inner;
+  parallel_for(0, l.batch, [&](int64_t n) {
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t off = n * S + c * l.inner;
+      if (fuse_relu)
+        bn_row_affine<true>(x.data() + off, l.inner, scale[size_t(c)], offset[size_t(c)], y.data() + off);
+      else
+        bn_row_affine<false>(x.data() + off, l.inner, scale[size_t(c)], offset[size_t(c)], y.data() + off);
+    }
+  }, l.inner > 1 ? 1 : 64);
+}
 }  // namespace detail
 
 /// Train-mode forward. Writes y (x's shape), the batch mean and biased variance (C) and
@@ -207,16 +220,7 @@ inline void batch_norm_forward_train(const tensor<cpu>& x, const tensor<cpu>& ga
     scale[size_t(c)] = gamma[c] * is;
     offset[size_t(c)] = beta[c] - mu * scale[size_t(c)];
   }, 4);
-  // y = x scale + offset (then ReLU), image by image
-  parallel_for(0, l.batch, [&](int64_t n) {
-    for (int64_t c = 0; c < C; ++c) {
-      const int64_t off = n * S + c * l.inner;
-      if (fuse_relu)
-        detail::bn_row_affine<true>(x.data() + off, l.inner, scale[size_t(c)], offset[size_t(c)], y.data() + off);
-      else
-        detail::bn_row_affine<false>(x.data() + off, l.inner, scale[size_t(c)], offset[size_t(c)], y.data() + off);
-    }
-  }, l.inner > 1 ? 1 : 64);
+  detail::bn_apply_affine(x, l, scale, offset, fuse_relu, y);
 }
 
 /// Eval-mode forward with given statistics: y = gamma * (x - mean) / sqrt(var + eps) + beta (then ReLU if fused).
@@ -226,19 +230,13 @@ inline void batch_norm_forward_eval(const tensor<cpu>& x, const tensor<cpu>& gam
   const int64_t C = gamma.numel();
   const batch_norm_layout l = batch_norm_layout_of(x.shape(), C);
   if (!(y.shape() == x.shape())) y = tensor<cpu>(x.shape());
-  const int64_t S = C * l.inner;
-  parallel_for(0, C, [&](int64_t c) {
-    const float scale = gamma[c] / std::sqrt(running_var[c] + eps);
-    const float offset = beta[c] - running_mean[c] * scale;
-    for (int64_t n = 0; n < l.batch; ++n) {
-      const int64_t off = n * S + c * l.inner;
-      auto out = detail::bn_row_out(y.data() + off, l.inner);
-      if (fuse_relu)
-        out = (detail::bn_row(x.data() + off, l.inner) * scale + offset).max(0.0f);
-      else
-        out = detail::bn_row(x.data() + off, l.inner) * scale + offset;
-    }
-  }, 4);
+  std::vector<float>& scale = detail::bn_coefficients(0, size_t(C));
+  std::vector<float>& offset = detail::bn_coefficients(1, size_t(C));
+  for (int64_t c = 0; c < C; ++c) {
+    scale[size_t(c)] = gamma[c] / std::sqrt(running_var[c] + eps);
+    offset[size_t(c)] = beta[c] - running_mean[c] * scale[size_t(c)];
+  }
+  detail::bn_apply_affine(x, l, scale, offset, fuse_relu, y);
 }
 
 /// Train-mode backward from the saved input x and its batch mean / invstd (xhat is recomputed).

@@ -92,7 +92,6 @@ inline void to_phases(const conv2d_geometry& g, const conv_phases& q, const floa
   if (s == 2) {
     // Stride 2: input column w lands in phase (w + p) mod 2 at (w + p) / 2, so one pass over
     // each input row deinterleaves it into the two phase rows of its parity (pairs w = 2m, 2m + 1).
-    float* even_row_start[2];
     for (int64_t c = 0; c < g.in_channels; ++c) {
       const float* xc = x + c * H * W;
       for (int64_t a = 0; a < 2; ++a) {
@@ -102,10 +101,9 @@ inline void to_phases(const conv2d_geometry& g, const conv_phases& q, const floa
           for (int64_t j = 0; j < q.wq; ++j) r0[j] = r1[j] = 0.0f;
           const int64_t h = i * 2 + a - p;
           if (h < 0 || h >= H) continue;
-          even_row_start[0] = r0;
-          even_row_start[1] = r1;
-          float* e = even_row_start[p & 1] + (p >> 1);              // receives w = 2m
-          float* o = even_row_start[(p + 1) & 1] + ((p + 1) >> 1);  // receives w = 2m + 1
+          float* rows[2] = {r0, r1};
+          float* e = rows[p & 1] + (p >> 1);              // receives w = 2m
+          float* o = rows[(p + 1) & 1] + ((p + 1) >> 1);  // receives w = 2m + 1
           const float* src = xc + h * W;
           for (int64_t m = 0; m < W / 2; ++m) {
             e[m] = src[2 * m];
@@ -137,8 +135,6 @@ inline void to_phases(const conv2d_geometry& g, const conv_phases& q, const floa
           for (int64_t j = 0; j < j_lo; ++j) d[j] = 0.0f;
           if (s == 1)
             for (int64_t j = j_lo; j < j_hi; ++j) d[j] = src[j];
-          else if (s == 2)
-            for (int64_t j = j_lo; j < j_hi; ++j) d[j] = src[2 * j];
           else
             for (int64_t j = j_lo; j < j_hi; ++j) d[j] = src[j * s];
           for (int64_t j = j_hi; j < q.wq; ++j) d[j] = 0.0f;
@@ -182,8 +178,6 @@ inline void from_phases(const conv2d_geometry& g, const conv_phases& q, const fl
         float* dd = d + off;
         if (s == 1)
           for (int64_t j = j_lo; j < j_hi; ++j) dd[j] = src[j];
-        else if (s == 2)
-          for (int64_t j = j_lo; j < j_hi; ++j) dd[2 * j] = src[j];
         else
           for (int64_t j = j_lo; j < j_hi; ++j) dd[j * s] = src[j];
       }
