@@ -1,7 +1,8 @@
 // ssl::ops::conv2d_forward / conv2d_backward against a direct (7-loop) convolution in double,
 // over many geometries: kernels 1-5 (square and not), strides 1-3, padding 0-3, odd and even
-// sizes, outputs of 1x1 up to 11x9, batches that make several images share one GEMM. The CPU
-// path goes through polyphase planes and grouped im2col, so every index computation is exercised.
+// sizes, outputs of 1x1 up to 11x9, batches that make several images share one group, channel
+// counts that exercise every register-tile height and split contractions. The CPU path reads
+// kernel taps as runs of polyphase planes, so every index computation is exercised.
 #include <catch2/catch.hpp>
 #include <ssl/ssl.hpp>
 
@@ -70,7 +71,10 @@ TEST_CASE("conv2d ops match a direct convolution on many geometries (forward, dx
   cases.push_back({2, 2, 11, 6, 3, 2, 3, 1, 1});   // non-square kernel and input
   cases.push_back({3, 1, 5, 5, 2, 3, 3, 1, 2});    // padding 2 with a 3x3 kernel
   cases.push_back({2, 4, 8, 8, 5, 4, 4, 4, 0});    // patch-embedding shape (kernel = stride)
-  cases.push_back({40, 1, 3, 3, 2, 3, 3, 1, 0});   // 1x1 outputs: one GEMM for the whole batch
+  cases.push_back({40, 1, 3, 3, 2, 3, 3, 1, 0});   // 1x1 outputs: many images in one group
+  cases.push_back({3, 5, 6, 6, 37, 3, 3, 1, 1});   // 37 output channels: row blocks of 12, 12, 12 and 1
+  cases.push_back({2, 30, 5, 5, 13, 3, 3, 1, 1});  // K = 270 > 256: the forward's contraction in two blocks
+  cases.push_back({2, 3, 5, 4, 260, 3, 3, 2, 1});  // O = 260 > 256: dx's contraction in two blocks, O not a tile multiple
   ssl::rng g(7);
   for (const geometry& c : cases) {
     const int64_t oh = (c.h + 2 * c.pad - c.kh) / c.stride + 1, ow = (c.w + 2 * c.pad - c.kw) / c.stride + 1;

@@ -1,13 +1,19 @@
 #pragma once
-// 2-D convolution (cross-correlation, as PyTorch) on the CPU: im2col + ssl::ops::gemm,
-// parallel over the batch.
+// 2-D convolution (cross-correlation, as PyTorch) on the CPU, parallel over the batch.
 //   x: (N, C, H, W), w: (O, C, KH, KW), b: (O) or none, y: (N, O, HO, WO)
 //   HO = (H + 2 pad - KH) / stride + 1,  WO likewise.
-//   y[n] (O, HO*WO) = w (O, C*KH*KW) · col(x[n]) (C*KH*KW, HO*WO) + b
+//   y[n] (O, HO*WO) = w (O, K) · col(x[n]) (K, HO*WO) + b,   K = C*KH*KW
 // Backward:
-//   dw += Σ_n dy[n] (O, P) · col(x[n])ᵀ (P, CKK);   db += Σ_{n,p} dy[n, o, p]
-//   dx[n] = col2im(wᵀ (CKK, O) · dy[n] (O, P))
-// A 1x1 kernel with stride 1 and no padding skips im2col (col(x[n]) is x[n] itself).
+//   dw += Σ_n dy[n] (O, P) · col(x[n])ᵀ (P, K);   db += Σ_{n,p} dy[n, o, p]
+//   dx[n] = col2im(wᵀ (K, O) · dy[n] (O, P))
+// No col matrix is built: a group of images is laid out as polyphase planes (see conv_phases) in
+// which row k of col (one channel and kernel tap) is a contiguous run of floats starting at an
+// offset of its own, and register tiles (tile_product.hpp) read those runs in place:
+//   forward  out (O, cols) = Σ_k w[:, k] ⊗ plane run k        (w packed in panels of 12 rows)
+//   dx       dplanes[run k] += Σ_o wᵀ[k, o] dy[o, :]          (the adjoint: runs summed in place)
+//   dw       dwᵀ (K, O) += Σ_t run_k[t] · dyᵀ[t, :]
+// The runs cover a grid of OH rows x (images x WQ) columns, a little wider than the output
+// (columns WO..WQ-1 of every image row are computed and dropped, their dy set to 0).
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -15,6 +21,7 @@
 
 #include "../../core/parallel.hpp"
 #include "gemm.hpp"
+#include "tile_product.hpp"
 
 namespace ssl::ops {
 
@@ -59,35 +66,47 @@ inline conv2d_geometry conv2d_geometry_of(const shape& x, const shape& w, int64_
 namespace detail {
 
 /// Per-thread scratch memory that grows and is reused (no allocation in steady state).
-/// Slots: 0 col, 1 grouped output / dy, 2 dcol, 3 phase planes, 4 dw partials (calling thread).
+/// Slots: 0 planes, 1 output / dy on the grid, 2 dyᵀ, 3 dx planes, 4 dwᵀ partials, 5 packed w,
+/// 6 packed wᵀ (4-6 belong to the calling thread, shared read-only by the workers).
 inline float* conv_workspace(int slot, size_t n) {
-  thread_local std::vector<float> ws[5];
+  thread_local std::vector<float> ws[7];
   if (ws[slot].size() < n) ws[slot].resize(n);
   return ws[slot].data();
 }
+inline int64_t* conv_offsets_workspace(size_t n) {
+  thread_local std::vector<int64_t> ws;
+  if (ws.size() < n) ws.resize(n);
+  return ws.data();
+}
 
-/// Polyphase layout of one padded image, which makes every kernel tap a set of contiguous rows.
-/// With padded coordinates (u, v) = (h + pad, w + pad) and stride s, the value at (u, v) goes to
-/// phase plane (u mod s, v mod s) at (u / s, v / s): phases (C, s, s, HQ, WQ), HQ = ceil(Hp / s),
-/// WQ = ceil(Wp / s), Hp = H + 2 pad. Tap (ki, kj) at output (oh, ow) reads padded (oh s + ki, ow s + kj)
-/// = plane (ki mod s, kj mod s) at (oh + ki / s, ow + kj / s): a plain row copy for any stride.
-/// For s = 1 this is the zero-padded image itself.
+inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+/// Polyphase layout of a group of `images` zero-padded images, which makes every kernel tap a
+/// contiguous run. With padded coordinates (u, v) = (h + pad, w + pad) and stride s, the value of
+/// image j at (u, v) goes to phase plane (u mod s, v mod s), row u / s, column j WQ + v / s:
+///   planes (C, s, s, HQ, images * WQ),  HQ = ceil(Hp / s), WQ = ceil(Wp / s), Hp = H + 2 pad.
+/// Tap (ki, kj) at output (oh, ow) of image j reads padded (oh s + ki, ow s + kj) = plane
+/// (ki mod s, kj mod s) at row oh + ki / s, column j WQ + ow + kj / s: over the grid of columns
+/// (oh, j, ow) with ow < WQ, that is the run starting at tap_offset(c, ki, kj) (grid column
+/// oh * row() + j WQ + ow). For s = 1 the planes are the zero-padded images side by side.
 struct conv_phases {
-  int64_t s, hq, wq;
-  explicit conv_phases(const conv2d_geometry& g)
+  int64_t s, hq, wq, images;
+  conv_phases(const conv2d_geometry& g, int64_t n)
       : s(g.stride),
         hq((g.height + 2 * g.padding + g.stride - 1) / g.stride),
-        wq((g.width + 2 * g.padding + g.stride - 1) / g.stride) {}
-  int64_t plane() const { return hq * wq; }
+        wq((g.width + 2 * g.padding + g.stride - 1) / g.stride),
+        images(n) {}
+  int64_t row() const { return images * wq; }  // one plane row: the images' rows side by side
+  int64_t plane() const { return hq * row(); }
   int64_t per_channel() const { return s * s * plane(); }
-  /// Offset of the first value tap (ki, kj) reads in channel c's phases.
+  /// Offset of the first value tap (ki, kj) of channel c reads (grid column 0).
   int64_t tap_offset(int64_t c, int64_t ki, int64_t kj) const {
-    return c * per_channel() + ((ki % s) * s + (kj % s)) * plane() + (ki / s) * wq + kj / s;
+    return c * per_channel() + ((ki % s) * s + (kj % s)) * plane() + (ki / s) * row() + kj / s;
   }
 };
 
-/// phases (C, s, s, HQ, WQ) of one image x (C, H, W), zero where (u, v) is padding.
-inline void to_phases(const conv2d_geometry& g, const conv_phases& q, const float* x, float* ph) {
+/// Image j of the group: planes rows from x (C, H, W), zero where (u, v) is padding.
+inline void to_phases(const conv2d_geometry& g, const conv_phases& q, const float* x, float* ph, int64_t j) {
   const int64_t H = g.height, W = g.width, p = g.padding, s = q.s;
   if (s == 2) {
     // Stride 2: input column w lands in phase (w + p) mod 2 at (w + p) / 2, so one pass over
@@ -96,9 +115,9 @@ inline void to_phases(const conv2d_geometry& g, const conv_phases& q, const floa
       const float* xc = x + c * H * W;
       for (int64_t a = 0; a < 2; ++a) {
         for (int64_t i = 0; i < q.hq; ++i) {
-          float* r0 = ph + c * q.per_channel() + (a * 2 + 0) * q.plane() + i * q.wq;
-          float* r1 = ph + c * q.per_channel() + (a * 2 + 1) * q.plane() + i * q.wq;
-          for (int64_t j = 0; j < q.wq; ++j) r0[j] = r1[j] = 0.0f;
+          float* r0 = ph + c * q.per_channel() + (a * 2 + 0) * q.plane() + i * q.row() + j * q.wq;
+          float* r1 = r0 + q.plane();
+          for (int64_t k = 0; k < q.wq; ++k) r0[k] = r1[k] = 0.0f;
           const int64_t h = i * 2 + a - p;
           if (h < 0 || h >= H) continue;
           float* rows[2] = {r0, r1};
@@ -119,194 +138,275 @@ inline void to_phases(const conv2d_geometry& g, const conv_phases& q, const floa
     const float* xc = x + c * H * W;
     for (int64_t a = 0; a < s; ++a) {
       for (int64_t b = 0; b < s; ++b) {
-        float* plane = ph + c * q.per_channel() + (a * s + b) * q.plane();
-        // columns j whose w = j s + b - p lies in [0, W)
+        float* plane = ph + c * q.per_channel() + (a * s + b) * q.plane() + j * q.wq;
+        // columns k whose w = k s + b - p lies in [0, W)
         const int64_t off = b - p;
-        const int64_t j_lo = off >= 0 ? 0 : (-off + s - 1) / s;
-        const int64_t j_hi = std::clamp<int64_t>(off >= W ? 0 : (W - 1 - off) / s + 1, j_lo, q.wq);
+        const int64_t k_lo = off >= 0 ? 0 : (-off + s - 1) / s;
+        const int64_t k_hi = std::clamp<int64_t>(off >= W ? 0 : (W - 1 - off) / s + 1, k_lo, q.wq);
         for (int64_t i = 0; i < q.hq; ++i) {
-          float* d = plane + i * q.wq;
+          float* d = plane + i * q.row();
           const int64_t h = i * s + a - p;
           if (h < 0 || h >= H) {
-            for (int64_t j = 0; j < q.wq; ++j) d[j] = 0.0f;
+            for (int64_t k = 0; k < q.wq; ++k) d[k] = 0.0f;
             continue;
           }
           const float* src = xc + h * W + off;
-          for (int64_t j = 0; j < j_lo; ++j) d[j] = 0.0f;
+          for (int64_t k = 0; k < k_lo; ++k) d[k] = 0.0f;
           if (s == 1)
-            for (int64_t j = j_lo; j < j_hi; ++j) d[j] = src[j];
+            for (int64_t k = k_lo; k < k_hi; ++k) d[k] = src[k];
           else
-            for (int64_t j = j_lo; j < j_hi; ++j) d[j] = src[j * s];
-          for (int64_t j = j_hi; j < q.wq; ++j) d[j] = 0.0f;
+            for (int64_t k = k_lo; k < k_hi; ++k) d[k] = src[k * s];
+          for (int64_t k = k_hi; k < q.wq; ++k) d[k] = 0.0f;
         }
       }
     }
   }
 }
 
-/// dx (C, H, W) = the interior of the phase planes (the adjoint of to_phases, padding dropped).
-inline void from_phases(const conv2d_geometry& g, const conv_phases& q, const float* ph, float* dx) {
+/// dx (C, H, W) of image j = the interior of its planes (the adjoint of to_phases, padding dropped).
+inline void from_phases(const conv2d_geometry& g, const conv_phases& q, const float* ph, float* dx, int64_t j) {
   const int64_t H = g.height, W = g.width, p = g.padding, s = q.s;
-  if (s == 2) {  // the inverse interleave of to_phases' stride-2 path
-    for (int64_t c = 0; c < g.in_channels; ++c) {
-      for (int64_t h = 0; h < H; ++h) {
-        const int64_t u = h + p;
-        const float* rows[2] = {ph + c * q.per_channel() + ((u & 1) * 2 + 0) * q.plane() + (u >> 1) * q.wq,
-                                ph + c * q.per_channel() + ((u & 1) * 2 + 1) * q.plane() + (u >> 1) * q.wq};
-        const float* e = rows[p & 1] + (p >> 1);
-        const float* o = rows[(p + 1) & 1] + ((p + 1) >> 1);
-        float* d = dx + (c * H + h) * W;
+  for (int64_t c = 0; c < g.in_channels; ++c) {
+    for (int64_t h = 0; h < H; ++h) {
+      const int64_t u = h + p;
+      float* d = dx + (c * H + h) * W;
+      const float* rows = ph + c * q.per_channel() + (u % s) * s * q.plane() + (u / s) * q.row() + j * q.wq;
+      if (s == 2) {  // the inverse interleave of to_phases' stride-2 path
+        const float* e = rows + (p & 1) * q.plane() + (p >> 1);
+        const float* o = rows + ((p + 1) & 1) * q.plane() + ((p + 1) >> 1);
         for (int64_t m = 0; m < W / 2; ++m) {
           d[2 * m] = e[m];
           d[2 * m + 1] = o[m];
         }
         if (W & 1) d[W - 1] = e[W / 2];
+        continue;
       }
-    }
-    return;
-  }
-  for (int64_t c = 0; c < g.in_channels; ++c) {
-    for (int64_t h = 0; h < H; ++h) {
-      const int64_t u = h + p;
-      float* d = dx + (c * H + h) * W;
       for (int64_t b = 0; b < s; ++b) {
-        // w with (w + p) mod s == b, i.e. w = j s + b - p
-        const float* src = ph + c * q.per_channel() + ((u % s) * s + b) * q.plane() + (u / s) * q.wq;
+        // w with (w + p) mod s == b, i.e. w = k s + b - p
+        const float* src = rows + b * q.plane();
         const int64_t off = b - p;
-        const int64_t j_lo = off >= 0 ? 0 : (-off + s - 1) / s;
-        const int64_t j_hi = std::clamp<int64_t>(off >= W ? 0 : (W - 1 - off) / s + 1, j_lo, q.wq);
+        const int64_t k_lo = off >= 0 ? 0 : (-off + s - 1) / s;
+        const int64_t k_hi = std::clamp<int64_t>(off >= W ? 0 : (W - 1 - off) / s + 1, k_lo, q.wq);
         float* dd = d + off;
         if (s == 1)
-          for (int64_t j = j_lo; j < j_hi; ++j) dd[j] = src[j];
+          for (int64_t k = k_lo; k < k_hi; ++k) dd[k] = src[k];
         else
-          for (int64_t j = j_lo; j < j_hi; ++j) dd[j * s] = src[j];
+          for (int64_t k = k_lo; k < k_hi; ++k) dd[k * s] = src[k];
       }
     }
   }
 }
 
-/// col (C*KH*KW, HO*WO) from one image x (C, H, W), row r at col + r * ldc; zeros where the
-/// window hits padding. ldc > HO*WO places several images side by side (a group of the batch).
-/// Goes through the image's phase planes (workspace of the calling thread): every tap row is a copy.
-inline void im2col(const conv2d_geometry& g, const float* x, float* col, int64_t ldc) {
-  const conv_phases q(g);
-  float* ph = conv_workspace(3, size_t(g.in_channels * q.per_channel()));
-  to_phases(g, q, x, ph);
-  const int64_t OH = g.out_h, OW = g.out_w;
-  for (int64_t c = 0; c < g.in_channels; ++c) {
-    for (int64_t ki = 0; ki < g.kernel_h; ++ki) {
-      for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
-        float* row = col + ((c * g.kernel_h + ki) * g.kernel_w + kj) * ldc;
-        const float* src = ph + q.tap_offset(c, ki, kj);
-        for (int64_t oh = 0; oh < OH; ++oh) {
-          const float* r = src + oh * q.wq;
-          float* o = row + oh * OW;
-          for (int64_t ow = 0; ow < OW; ++ow) o[ow] = r[ow];
-        }
-      }
-    }
-  }
-}
+/// One group of images [n0, n0 + images): its planes, the run offset of each row of col, and
+/// the grid the runs cover (cols columns, padded to whole tiles).
+struct conv_group {
+  conv_phases q;
+  int64_t cols, cols_padded, planes_size;  // planes_size: floats the runs may touch (>= the planes)
+  const int64_t* offset;                   // K run offsets (thread-local)
 
-/// dx (C, H, W) = col2im(dcol (C*KH*KW, HO*WO), rows ldc apart): the adjoint of im2col. Taps are
-/// summed into zeroed phase planes with contiguous row adds, then the interior is copied out.
-inline void col2im(const conv2d_geometry& g, const float* dcol, float* dx, int64_t ldc) {
-  const conv_phases q(g);
-  float* ph = conv_workspace(3, size_t(g.in_channels * q.per_channel()));
-  std::fill_n(ph, g.in_channels * q.per_channel(), 0.0f);
-  const int64_t OH = g.out_h, OW = g.out_w;
-  for (int64_t c = 0; c < g.in_channels; ++c) {
-    for (int64_t ki = 0; ki < g.kernel_h; ++ki) {
-      for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
-        const float* row = dcol + ((c * g.kernel_h + ki) * g.kernel_w + kj) * ldc;
-        float* dst = ph + q.tap_offset(c, ki, kj);
-        for (int64_t oh = 0; oh < OH; ++oh) {
-          float* r = dst + oh * q.wq;
-          const float* o = row + oh * OW;
-          for (int64_t ow = 0; ow < OW; ++ow) r[ow] += o[ow];
+  conv_group(const conv2d_geometry& g, int64_t images) : q(g, images) {
+    const int64_t K = g.patch_size();
+    int64_t* off = conv_offsets_workspace(size_t(K));
+    int64_t max_off = 0;
+    for (int64_t c = 0; c < g.in_channels; ++c)
+      for (int64_t ki = 0; ki < g.kernel_h; ++ki)
+        for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
+          const int64_t o = q.tap_offset(c, ki, kj);
+          off[(c * g.kernel_h + ki) * g.kernel_w + kj] = o;
+          max_off = std::max(max_off, o);
         }
-      }
-    }
+    offset = off;
+    cols = g.out_h * q.row();
+    cols_padded = round_up(cols, tile_cols);
+    planes_size = std::max(g.in_channels * q.per_channel(), max_off + cols_padded);
   }
-  from_phases(g, q, ph, dx);
+
+  /// The planes of the images x (images, C, H, W) in workspace `slot` (tail beyond them zeroed).
+  float* load(const conv2d_geometry& g, const float* x, int slot) const {
+    float* ph = conv_workspace(slot, size_t(planes_size));
+    const int64_t in_stride = g.in_channels * g.height * g.width, filled = g.in_channels * q.per_channel();
+    for (int64_t j = 0; j < q.images; ++j) to_phases(g, q, x + j * in_stride, ph, j);
+    std::fill(ph + filled, ph + planes_size, 0.0f);
+    return ph;
+  }
+  /// Grid column of output (oh, ow) of image j.
+  int64_t column(int64_t oh, int64_t j, int64_t ow) const { return oh * q.row() + j * q.wq + ow; }
+};
+
+/// Images per group: the group's planes within 128K floats (512 KiB of the 2 MiB L2) and its
+/// grid within about 1024 columns; between half that and that many, the count whose grid wastes
+/// the fewest columns on rounding up to whole tiles (4x4 outputs: 8 images, 160 columns).
+inline int64_t conv_group_size(const conv2d_geometry& g) {
+  const conv_phases one(g, 1);
+  const int64_t planes = std::max<int64_t>(g.in_channels * one.per_channel(), 1);
+  const int64_t cols = std::max<int64_t>(g.out_h * one.wq, 1);
+  const int64_t most = std::clamp<int64_t>(std::min(131072 / planes, 1024 / cols), 1, std::max<int64_t>(g.batch, 1));
+  int64_t best = most;
+  for (int64_t G = most; G >= (most + 1) / 2; --G)  // waste(G) < waste(best), compared without division
+    if (round_up(G * cols, tile_cols) * best * cols < round_up(best * cols, tile_cols) * G * cols) best = G;
+  return best;
 }
 
 /// Splits [0, n) into `parts` contiguous ranges; range i is [begin(i), begin(i+1)).
 inline int64_t chunk_begin(int64_t n, int64_t parts, int64_t i) { return n * i / parts; }
 
-/// Images per GEMM: about 400 columns (late layers have 7x7 and 4x4 outputs, so several images
-/// share one (O, K) x (K, G*P) product instead of G skinny ones), but at most as many as keep the
-/// group's col buffer (K, G*P) within 256K floats (1 MiB, half of a 2 MiB L2).
-inline int64_t conv_group_size(const conv2d_geometry& g) {
-  constexpr int64_t target = 400, budget = 262144;
-  const int64_t P = std::max<int64_t>(g.out_pixels(), 1);
-  const int64_t want = (target + P - 1) / P;
-  const int64_t fits = std::max<int64_t>(1, budget / std::max<int64_t>(g.patch_size() * P, 1));
-  return std::clamp<int64_t>(std::min(want, fits), 1, std::max<int64_t>(g.batch, 1));
-}
-
-}  // namespace detail
-
-namespace detail {
-/// Forward of images [n0, n0 + cnt) as one GEMM (see conv2d_forward).
-inline void conv2d_forward_group(const conv2d_geometry& g, const tensor<cpu>& x, const tensor<cpu>& w,
-                                 const tensor<cpu>* bias, int64_t n0, int64_t cnt, tensor<cpu>& y) {
-  const int64_t K = g.patch_size(), P = g.out_pixels(), O = g.out_channels;
-  const int64_t in_stride = g.in_channels * g.height * g.width, cols = cnt * P;
-  const float* col = x.data() + n0 * in_stride;  // a single pointwise image is its own col
-  if (!(cnt == 1 && g.is_pointwise())) {
-    float* buf = detail::conv_workspace(0, size_t(K * cols));
-    for (int64_t j = 0; j < cnt; ++j) detail::im2col(g, x.data() + (n0 + j) * in_stride, buf + j * P, cols);
-    col = buf;
-  }
-  float* out = cnt == 1 ? y.data() + n0 * O * P : detail::conv_workspace(1, size_t(O * cols));
-  gemm(cpu{}, trans::no, trans::no, O, cols, K, 1.0f, w.data(), K, col, cols, 0.0f, out, cols);
-  for (int64_t j = 0; j < cnt; ++j) {
-    float* yn = y.data() + (n0 + j) * O * P;
-    for (int64_t o = 0; o < O; ++o) {
-      const float b = bias ? (*bias)[o] : 0.0f;
-      float* dst = yn + o * P;
-      const float* src = out + o * cols + j * P;
-      if (cnt == 1) {
-        if (bias)
-          for (int64_t i = 0; i < P; ++i) dst[i] += b;
-      } else {
-        for (int64_t i = 0; i < P; ++i) dst[i] = src[i] + b;
-      }
-    }
-  }
-}
-
 /// Parts of a batch of n images in groups of G: one per thread, at most one per group.
 inline int64_t conv_parts(int64_t n, int64_t G) {
   return std::max<int64_t>(1, std::min<int64_t>((n + G - 1) / std::max<int64_t>(G, 1), num_threads()));
 }
+
+/// Contraction block of the tiles: 256 steps keep a tile's 256 x 32 operand run in L1.
+constexpr int64_t conv_block = 256;
+
+/// Forward of images [n0, n0 + cnt). w_panels: w (O, K) packed by pack_row_panels.
+inline void conv2d_forward_group(const conv2d_geometry& g, const float* x, const float* w_panels, const float* bias,
+                                 int64_t n0, int64_t cnt, float* y) {
+  const int64_t K = g.patch_size(), O = g.out_channels, OH = g.out_h, OW = g.out_w, P = g.out_pixels();
+  const conv_group grp(g, cnt);
+  const float* ph = grp.load(g, x + n0 * g.in_channels * g.height * g.width, 0);
+  const int64_t ld = grp.cols_padded;
+  float* out = conv_workspace(1, size_t(O * ld));
+  for (int64_t k0 = 0; k0 < K; k0 += conv_block) {
+    const int64_t kn = std::min(conv_block, K - k0);
+    const int64_t* off = grp.offset + k0;
+    for (int64_t p = 0; p < ld; p += tile_cols)
+      for_row_blocks(O, [&]<int MR>(int64_t r0) {
+        const float* panel = w_panels + r0 * K + k0 * MR;
+        vf16 acc[MR][2];
+        tile_product<MR>(
+            kn, [panel](int r, int64_t t) { return panel[t * MR + r]; },
+            [ph, off, p](int64_t t) { return ph + off[t] + p; }, acc);
+        for (int r = 0; r < MR; ++r) {
+          float* d = out + (r0 + r) * ld + p;
+          if (k0 == 0) {
+            store16(d, acc[r][0]);
+            store16(d + 16, acc[r][1]);
+          } else {
+            store16(d, load16(d) + acc[r][0]);
+            store16(d + 16, load16(d + 16) + acc[r][1]);
+          }
+        }
+      });
+  }
+  // y[n0 + j][o][oh][ow] = out[o][column(oh, j, ow)] + b[o]
+  for (int64_t j = 0; j < cnt; ++j)
+    for (int64_t o = 0; o < O; ++o) {
+      const float b = bias ? bias[o] : 0.0f;
+      float* dst = y + ((n0 + j) * O + o) * P;
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        const float* src = out + o * ld + grp.column(oh, j, 0);
+        for (int64_t ow = 0; ow < OW; ++ow) dst[oh * OW + ow] = src[ow] + b;
+      }
+    }
+}
+
+/// Backward of images [n0, n0 + cnt): dwt (K, Op) += this group's dwᵀ (Op = O rounded up to whole
+/// tiles); dx (if wt_panels is set, wᵀ (K, O) packed by pack_row_panels) written for the group.
+inline void conv2d_backward_group(const conv2d_geometry& g, const float* x, const float* wt_panels, const float* dy,
+                                  int64_t n0, int64_t cnt, float* dx, float* dwt) {
+  const int64_t K = g.patch_size(), O = g.out_channels, OH = g.out_h, OW = g.out_w, P = g.out_pixels();
+  const int64_t in_stride = g.in_channels * g.height * g.width;
+  const conv_group grp(g, cnt);
+  const float* ph = grp.load(g, x + n0 * in_stride, 0);
+  const int64_t ld = grp.cols_padded;
+
+  // dy on the grid (O, ld): zero in the dropped columns (ow >= WO) and the rounding columns.
+  float* dyg = conv_workspace(1, size_t(O * ld));
+  for (int64_t o = 0; o < O; ++o) {
+    float* row = dyg + o * ld;
+    std::fill(row, row + ld, 0.0f);
+    for (int64_t j = 0; j < cnt; ++j) {
+      const float* src = dy + ((n0 + j) * O + o) * P;
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        float* d = row + grp.column(oh, j, 0);
+        for (int64_t ow = 0; ow < OW; ++ow) d[ow] = src[oh * OW + ow];
+      }
+    }
+  }
+
+  // dyᵀ in column tiles: dyt[o / 32][t][o % 32] = dyg[o][t], zero in the rows o >= O. Tile-major,
+  // so the 32 floats of one t are contiguous (a (t, O) layout puts them 4 Op bytes apart, and at
+  // Op = 256 the rows of a tile fall into 4 of the 64 L1 sets). Transposed in 16 x 16 blocks.
+  const int64_t Op = round_up(O, tile_cols);
+  float* dyt = conv_workspace(2, size_t(ld * Op));
+  for (int64_t o0 = 0; o0 < Op; o0 += 16)
+    for (int64_t t0 = 0; t0 < ld; t0 += 16) {
+      float* d = dyt + (o0 / tile_cols) * ld * tile_cols + t0 * tile_cols + o0 % tile_cols;
+      for (int64_t t = 0; t < 16; ++t)
+        for (int64_t o = 0; o < 16; ++o) d[t * tile_cols + o] = o0 + o < O ? dyg[(o0 + o) * ld + t0 + t] : 0.0f;
+    }
+
+  // dwᵀ[k][o] += Σ_t run_k[t] dyᵀ[t][o]
+  for (int64_t t0 = 0; t0 < ld; t0 += conv_block) {
+    const int64_t tn = std::min(conv_block, ld - t0);
+    for (int64_t o0 = 0; o0 < Op; o0 += tile_cols)
+      for_row_blocks(K, [&]<int MR>(int64_t r0) {
+        const float* runs[MR];
+        for (int r = 0; r < MR; ++r) runs[r] = ph + grp.offset[r0 + r] + t0;
+        const float* b = dyt + o0 * ld + t0 * tile_cols;
+        vf16 acc[MR][2];
+        tile_product<MR>(
+            tn, [&runs](int r, int64_t t) { return runs[r][t]; }, [b](int64_t t) { return b + t * tile_cols; }, acc);
+        for (int r = 0; r < MR; ++r) {
+          float* d = dwt + (r0 + r) * Op + o0;
+          store16(d, load16(d) + acc[r][0]);
+          store16(d + 16, load16(d + 16) + acc[r][1]);
+        }
+      });
+  }
+  if (!wt_panels) return;
+
+  // dplanes[run k] += Σ_o wᵀ[k][o] dy[o][:], then dx = the planes' interior.
+  float* dph = conv_workspace(3, size_t(grp.planes_size));
+  std::fill_n(dph, grp.planes_size, 0.0f);
+  for (int64_t t0 = 0; t0 < O; t0 += conv_block) {
+    const int64_t tn = std::min(conv_block, O - t0);
+    for (int64_t p = 0; p < ld; p += tile_cols)
+      for_row_blocks(K, [&]<int MR>(int64_t r0) {
+        const float* panel = wt_panels + r0 * O + t0 * MR;
+        const float* b = dyg + t0 * ld + p;
+        vf16 acc[MR][2];
+        tile_product<MR>(
+            tn, [panel](int r, int64_t t) { return panel[t * MR + r]; }, [b, ld](int64_t t) { return b + t * ld; },
+            acc);
+        // Runs of one tile may overlap (taps of a channel in one phase plane): add row by row.
+        for (int r = 0; r < MR; ++r) {
+          float* d = dph + grp.offset[r0 + r] + p;
+          store16(d, load16(d) + acc[r][0]);
+          store16(d + 16, load16(d + 16) + acc[r][1]);
+        }
+      });
+  }
+  for (int64_t j = 0; j < cnt; ++j) from_phases(g, grp.q, dph, dx + (n0 + j) * in_stride, j);
+}
+
 }  // namespace detail
 
 /// y = conv2d(x, w) + b. `bias` may be null. y is (re)allocated to (N, O, HO, WO).
-/// The batch is cut into groups of G images; per group (in parallel):
-///   col (K, G*P) = [im2col(x[n0]) ... im2col(x[n0+G-1])],  out (O, G*P) = w · col,  y[n0+j] = out[:, jP:(j+1)P] + b
+/// The batch is cut into one part per thread (equal ranges of images), each part into groups of
+/// at most G images whose planes and output grid stay in L2 (conv2d_forward_group).
 inline void conv2d_forward(const tensor<cpu>& x, const tensor<cpu>& w, const tensor<cpu>* bias, int64_t stride,
                            int64_t padding, tensor<cpu>& y) {
   const conv2d_geometry g = conv2d_geometry_of(x.shape(), w.shape(), stride, padding);
   if (bias) expect_shape(*bias, shape{g.out_channels}, "conv2d bias");
   const shape ys{g.batch, g.out_channels, g.out_h, g.out_w};
   if (!(y.shape() == ys)) y = tensor<cpu>(ys);
+  const int64_t K = g.patch_size(), O = g.out_channels;
+  float* w_panels = detail::conv_workspace(5, size_t(O * K));
+  const float* wd = w.data();
+  detail::pack_row_panels(O, K, w_panels, [wd, K](int64_t o, int64_t k) { return wd[o * K + k]; });
+  const float* b = bias ? bias->data() : nullptr;
   const int64_t G = detail::conv_group_size(g);
-  // One part per thread, each an equal range of images cut into groups of at most G (equal
-  // images per thread: the last stage's 37 groups of 14 would leave one thread a group short).
   const int64_t parts = detail::conv_parts(g.batch, G);
   parallel_for(0, parts, [&](int64_t part) {
     const int64_t end = detail::chunk_begin(g.batch, parts, part + 1);
     for (int64_t n0 = detail::chunk_begin(g.batch, parts, part); n0 < end; n0 += G)
-      detail::conv2d_forward_group(g, x, w, bias, n0, std::min(G, end - n0), y);
+      detail::conv2d_forward_group(g, x.data(), w_panels, b, n0, std::min(G, end - n0), y.data());
   });
 }
 
-
 /// Backward of conv2d_forward. Accumulates dw (+=) and db (+=, if non-null);
-/// writes dx (if non-null), (re)allocated to x's shape. Per group of G images:
-///   dyg (O, G*P) = [dy[n0] ... dy[n0+G-1]],  dw += dyg · colᵀ,  dcol = wᵀ · dyg,  dx[n] = col2im(dcol[:, n])
+/// writes dx (if non-null), (re)allocated to x's shape.
 inline void conv2d_backward(const tensor<cpu>& x, const tensor<cpu>& w, const tensor<cpu>& dy, int64_t stride,
                             int64_t padding, tensor<cpu>* dx, tensor<cpu>& dw, tensor<cpu>* db) {
   const conv2d_geometry g = conv2d_geometry_of(x.shape(), w.shape(), stride, padding);
@@ -314,55 +414,38 @@ inline void conv2d_backward(const tensor<cpu>& x, const tensor<cpu>& w, const te
   expect_shape(dw, w.shape(), "conv2d backward dw");
   if (db) expect_shape(*db, shape{g.out_channels}, "conv2d backward db");
   if (dx && !(dx->shape() == x.shape())) *dx = tensor<cpu>(x.shape());
-  const int64_t K = g.patch_size(), P = g.out_pixels(), O = g.out_channels;
-  const int64_t in_stride = g.in_channels * g.height * g.width;
+  const int64_t K = g.patch_size(), O = g.out_channels;
   const int64_t G = detail::conv_group_size(g);
 
-  // Each part (an equal range of images, one per thread, cut into groups of at most G) accumulates
-  // its own dw partial; partials are summed in a fixed order, so the result does not depend on
-  // scheduling. The partials live in the calling thread's workspace (no allocation per call).
-  const int64_t parts = detail::conv_parts(g.batch, G);
-  float* partial = detail::conv_workspace(4, size_t(parts > 1 ? (parts - 1) * O * K : 1));
-  std::fill_n(partial, parts > 1 ? (parts - 1) * O * K : 0, 0.0f);
-  parallel_for(0, parts, [&](int64_t part) {
-    float* dw_part = part == 0 ? dw.data() : partial + (part - 1) * O * K;
-    const int64_t end = detail::chunk_begin(g.batch, parts, part + 1);
-    for (int64_t n0 = detail::chunk_begin(g.batch, parts, part); n0 < end; n0 += G) {
-      const int64_t cnt = std::min(G, end - n0), cols = cnt * P;
-      const float* col = x.data() + n0 * in_stride;
-      if (!(cnt == 1 && g.is_pointwise())) {
-        float* buf = detail::conv_workspace(0, size_t(K * cols));
-        for (int64_t j = 0; j < cnt; ++j) detail::im2col(g, x.data() + (n0 + j) * in_stride, buf + j * P, cols);
-        col = buf;
-      }
-      const float* dyg = dy.data() + n0 * O * P;
-      if (cnt > 1) {
-        float* buf = detail::conv_workspace(1, size_t(O * cols));
-        for (int64_t j = 0; j < cnt; ++j)
-          for (int64_t o = 0; o < O; ++o)
-            std::memcpy(buf + o * cols + j * P, dyg + (j * O + o) * P, size_t(P) * sizeof(float));
-        dyg = buf;
-      }
-      // dw (O, K) += dyg (O, cols) · colᵀ (cols, K)
-      gemm(cpu{}, trans::no, trans::yes, O, K, cols, 1.0f, dyg, cols, col, cols, 1.0f, dw_part, K);
-      if (dx) {
-        float* dxn = dx->data() + n0 * in_stride;
-        if (cnt == 1 && g.is_pointwise()) {
-          gemm(cpu{}, trans::yes, trans::no, K, P, O, 1.0f, w.data(), K, dyg, P, 0.0f, dxn, P);
-        } else {
-          float* dcol = detail::conv_workspace(2, size_t(K * cols));
-          gemm(cpu{}, trans::yes, trans::no, K, cols, O, 1.0f, w.data(), K, dyg, cols, 0.0f, dcol, cols);
-          for (int64_t j = 0; j < cnt; ++j) detail::col2im(g, dcol + j * P, dxn + j * in_stride, cols);
-        }
-      }
-    }
-  });
-  for (int64_t part = 1; part < parts; ++part) {
-    const float* src = partial + (part - 1) * O * K;
-    float* dst = dw.data();
-    for (int64_t i = 0; i < O * K; ++i) dst[i] += src[i];
+  float* wt_panels = nullptr;
+  if (dx) {
+    wt_panels = detail::conv_workspace(6, size_t(K * O));
+    const float* wd = w.data();
+    detail::pack_row_panels(K, O, wt_panels, [wd, K](int64_t k, int64_t o) { return wd[o * K + k]; });
   }
+  // Each part (an equal range of images, one per thread) accumulates its own dwᵀ partial (K, Op);
+  // partials are summed in a fixed order, so the result does not depend on scheduling. They live
+  // in the calling thread's workspace (no allocation per call).
+  const int64_t Op = detail::round_up(O, detail::tile_cols);
+  const int64_t parts = detail::conv_parts(g.batch, G);
+  float* partial = detail::conv_workspace(4, size_t(parts * K * Op));
+  std::fill_n(partial, parts * K * Op, 0.0f);
+  parallel_for(0, parts, [&](int64_t part) {
+    const int64_t end = detail::chunk_begin(g.batch, parts, part + 1);
+    for (int64_t n0 = detail::chunk_begin(g.batch, parts, part); n0 < end; n0 += G)
+      detail::conv2d_backward_group(g, x.data(), wt_panels, dy.data(), n0, std::min(G, end - n0),
+                                    dx ? dx->data() : nullptr, partial + part * K * Op);
+  });
+  // dw[o][k] += Σ_part dwᵀ_part[k][o], in part order
+  float* dwd = dw.data();
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t o = 0; o < O; ++o) {
+      float sum = 0.0f;
+      for (int64_t part = 0; part < parts; ++part) sum += partial[(part * K + k) * Op + o];
+      dwd[o * K + k] += sum;
+    }
   if (db) {
+    const int64_t P = g.out_pixels();
     for (int64_t o = 0; o < O; ++o) {
       double sum = 0;
       for (int64_t n = 0; n < g.batch; ++n) {
