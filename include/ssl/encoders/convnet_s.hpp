@@ -119,11 +119,14 @@ class convnet_s {
     tensor<B> g = pool_.backward(s.pool, dy);
     s.pool = {};
     for (int i = stages - 1; i >= 0; --i) {
-      tensor<B> g_bn = bn_[i].backward(s.bn[i], g);
+      // In place: BN's gradient overwrites g; the convolution releases its input before
+      // allocating dx. So each activation size has at most two live tensors (stage i's BN input
+      // and the gradient), where the non-consuming path has four.
+      tensor<B> g_bn = bn_[i].backward(s.bn[i], std::move(g));
       s.bn[i] = {};
       g = tensor<B>();
       if (i > 0 || input_grad)
-        g = conv_[i].backward(s.conv[i], g_bn);
+        g = conv_[i].backward(std::move(s.conv[i]), g_bn);
       else
         conv_[i].backward_params(s.conv[i], g_bn);
       s.conv[i] = {};

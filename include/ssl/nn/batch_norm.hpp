@@ -92,6 +92,14 @@ class batch_norm {
                                    bias_.grad);
     return dx;
   }
+  /// The same, computed in place in dy's memory (dx[i] depends on dy[i] only once the sums are
+  /// taken), for callers that no longer need dy: one activation-sized tensor less at the peak.
+  tensor<B> backward(const saved_type& s, tensor<B>&& dy) {
+    tensor<B> g = std::move(dy);
+    ops::batch_norm_backward_train(g, s.x, s.mean, s.invstd, weight_.value, bias_.value, opt_.relu, g, weight_.grad,
+                                   bias_.grad);
+    return g;
+  }
 
   tensor<B> infer(const tensor<B>& x) const {
     check_input(x);

@@ -73,6 +73,18 @@ class conv2d {
     return dx;
   }
 
+  /// The same gradients, consuming the saved input: dw (and db) first, then the input is released
+  /// and dx computed (it needs only w and dy), so dx reuses the input's memory and the two never
+  /// coexist. convnet_s's consuming backward calls this.
+  tensor<B> backward(saved_type&& s, const tensor<B>& dy) {
+    ops::conv2d_backward_weights(s.x, dy, opt_.stride, opt_.padding, weight_.grad, opt_.bias ? &bias_.grad : nullptr);
+    const shape xs = s.x.shape();
+    s.x = tensor<B>();
+    tensor<B> dx;
+    ops::conv2d_backward_input(xs, weight_.value, dy, opt_.stride, opt_.padding, dx);
+    return dx;
+  }
+
   /// Like backward, but skips dx (for a first layer whose input needs no gradient).
   void backward_params(const saved_type& s, const tensor<B>& dy) {
     ops::conv2d_backward(s.x, weight_.value, dy, opt_.stride, opt_.padding, nullptr, weight_.grad,

@@ -241,6 +241,7 @@ inline void batch_norm_forward_eval(const tensor<cpu>& x, const tensor<cpu>& gam
 
 /// Train-mode backward from the saved input x and its batch mean / invstd (xhat is recomputed).
 /// Accumulates dgamma, dbeta (+=); writes dx. With fuse_relu, dy is masked by gamma * xhat + beta > 0.
+/// dx may be dy itself (in place): the sums over dy are complete before the elementwise pass writes dx.
 inline void batch_norm_backward_train(const tensor<cpu>& dy, const tensor<cpu>& x, const std::vector<float>& mean,
                                       const std::vector<float>& invstd, const tensor<cpu>& gamma,
                                       const tensor<cpu>& beta, bool fuse_relu, tensor<cpu>& dx, tensor<cpu>& dgamma,

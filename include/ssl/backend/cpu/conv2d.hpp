@@ -300,17 +300,10 @@ inline void conv2d_forward_group(const conv2d_geometry& g, const float* x, const
     }
 }
 
-/// Backward of images [n0, n0 + cnt): dwt (K, Op) += this group's dwᵀ (Op = O rounded up to whole
-/// tiles); dx (if wt_panels is set, wᵀ (K, O) packed by pack_row_panels) written for the group.
-inline void conv2d_backward_group(const conv2d_geometry& g, const float* x, const float* wt_panels, const float* dy,
-                                  int64_t n0, int64_t cnt, float* dx, float* dwt) {
-  const int64_t K = g.patch_size(), O = g.out_channels, OH = g.out_h, OW = g.out_w, P = g.out_pixels();
-  const int64_t in_stride = g.in_channels * g.height * g.width;
-  const conv_group grp(g, cnt);
-  const float* ph = grp.load(g, x + n0 * in_stride, 0);
-  const int64_t ld = grp.cols_padded;
-
-  // dy on the grid (O, ld): zero in the dropped columns (ow >= WO) and the rounding columns.
+/// dy of images [n0, n0 + cnt) on the group's grid (O, ld) in workspace slot 1: zero in the
+/// dropped columns (ow >= WO) and the rounding columns.
+inline float* grid_dy(const conv2d_geometry& g, const conv_group& grp, const float* dy, int64_t n0, int64_t cnt) {
+  const int64_t O = g.out_channels, OH = g.out_h, OW = g.out_w, P = g.out_pixels(), ld = grp.cols_padded;
   float* dyg = conv_workspace(1, size_t(O * ld));
   for (int64_t o = 0; o < O; ++o) {
     float* row = dyg + o * ld;
@@ -323,6 +316,18 @@ inline void conv2d_backward_group(const conv2d_geometry& g, const float* x, cons
       }
     }
   }
+  return dyg;
+}
+
+/// Weight gradient of images [n0, n0 + cnt): dwt (K, Op) += the group's dwᵀ (Op = O rounded up to
+/// whole tiles).
+inline void conv2d_weights_group(const conv2d_geometry& g, const float* x, const float* dy, int64_t n0, int64_t cnt,
+                                 float* dwt) {
+  const int64_t K = g.patch_size(), O = g.out_channels;
+  const conv_group grp(g, cnt);
+  const float* ph = grp.load(g, x + n0 * g.in_channels * g.height * g.width, 0);
+  const int64_t ld = grp.cols_padded;
+  const float* dyg = grid_dy(g, grp, dy, n0, cnt);
 
   // dyᵀ in column tiles: dyt[o / 32][t][o % 32] = dyg[o][t], zero in the rows o >= O. Tile-major,
   // so the 32 floats of one t are contiguous (a (t, O) layout puts them 4 Op bytes apart, and at
@@ -354,7 +359,15 @@ inline void conv2d_backward_group(const conv2d_geometry& g, const float* x, cons
         }
       });
   }
-  if (!wt_panels) return;
+}
+
+/// Input gradient of images [n0, n0 + cnt) into dx; wt_panels: wᵀ (K, O) packed by pack_row_panels.
+inline void conv2d_input_group(const conv2d_geometry& g, const float* wt_panels, const float* dy, int64_t n0,
+                               int64_t cnt, float* dx) {
+  const int64_t K = g.patch_size(), O = g.out_channels, in_stride = g.in_channels * g.height * g.width;
+  const conv_group grp(g, cnt);
+  const int64_t ld = grp.cols_padded;
+  const float* dyg = grid_dy(g, grp, dy, n0, cnt);
 
   // dplanes[run k] += Σ_o wᵀ[k][o] dy[o][:], then dx = the planes' interior.
   float* dph = conv_workspace(3, size_t(grp.planes_size));
@@ -405,36 +418,24 @@ inline void conv2d_forward(const tensor<cpu>& x, const tensor<cpu>& w, const ten
   });
 }
 
-/// Backward of conv2d_forward. Accumulates dw (+=) and db (+=, if non-null);
-/// writes dx (if non-null), (re)allocated to x's shape.
-inline void conv2d_backward(const tensor<cpu>& x, const tensor<cpu>& w, const tensor<cpu>& dy, int64_t stride,
-                            int64_t padding, tensor<cpu>* dx, tensor<cpu>& dw, tensor<cpu>* db) {
-  const conv2d_geometry g = conv2d_geometry_of(x.shape(), w.shape(), stride, padding);
+/// Weight (and bias) gradients of conv2d_forward: dw += Σ_n dy[n] · col(x[n])ᵀ, db += Σ dy (if non-null).
+inline void conv2d_backward_weights(const tensor<cpu>& x, const tensor<cpu>& dy, int64_t stride, int64_t padding,
+                                    tensor<cpu>& dw, tensor<cpu>* db) {
+  const conv2d_geometry g = conv2d_geometry_of(x.shape(), dw.shape(), stride, padding, "conv2d backward");
   expect_shape(dy, shape{g.batch, g.out_channels, g.out_h, g.out_w}, "conv2d backward dy");
-  expect_shape(dw, w.shape(), "conv2d backward dw");
   if (db) expect_shape(*db, shape{g.out_channels}, "conv2d backward db");
-  if (dx && !(dx->shape() == x.shape())) *dx = tensor<cpu>(x.shape());
-  const int64_t K = g.patch_size(), O = g.out_channels;
+  const int64_t K = g.patch_size(), O = g.out_channels, Op = detail::round_up(O, detail::tile_cols);
   const int64_t G = detail::conv_group_size(g);
-
-  float* wt_panels = nullptr;
-  if (dx) {
-    wt_panels = detail::conv_workspace(6, size_t(K * O));
-    const float* wd = w.data();
-    detail::pack_row_panels(K, O, wt_panels, [wd, K](int64_t k, int64_t o) { return wd[o * K + k]; });
-  }
   // Each part (an equal range of images, one per thread) accumulates its own dwᵀ partial (K, Op);
   // partials are summed in a fixed order, so the result does not depend on scheduling. They live
   // in the calling thread's workspace (no allocation per call).
-  const int64_t Op = detail::round_up(O, detail::tile_cols);
   const int64_t parts = detail::conv_parts(g.batch, G);
   float* partial = detail::conv_workspace(4, size_t(parts * K * Op));
   std::fill_n(partial, parts * K * Op, 0.0f);
   parallel_for(0, parts, [&](int64_t part) {
     const int64_t end = detail::chunk_begin(g.batch, parts, part + 1);
     for (int64_t n0 = detail::chunk_begin(g.batch, parts, part); n0 < end; n0 += G)
-      detail::conv2d_backward_group(g, x.data(), wt_panels, dy.data(), n0, std::min(G, end - n0),
-                                    dx ? dx->data() : nullptr, partial + part * K * Op);
+      detail::conv2d_weights_group(g, x.data(), dy.data(), n0, std::min(G, end - n0), partial + part * K * Op);
   });
   // dw[o][k] += Σ_part dwᵀ_part[k][o], in part order
   float* dwd = dw.data();
@@ -455,6 +456,36 @@ inline void conv2d_backward(const tensor<cpu>& x, const tensor<cpu>& w, const te
       (*db)[o] += float(sum);
     }
   }
+}
+
+/// Input gradient of conv2d_forward for an input of shape x_shape: dx[n] = col2im(wᵀ · dy[n]).
+/// Needs no input values, so a caller that owns the input can release it first (dx then reuses
+/// its memory). dx is (re)allocated to x_shape.
+inline void conv2d_backward_input(const shape& x_shape, const tensor<cpu>& w, const tensor<cpu>& dy, int64_t stride,
+                                  int64_t padding, tensor<cpu>& dx) {
+  const conv2d_geometry g = conv2d_geometry_of(x_shape, w.shape(), stride, padding, "conv2d backward");
+  expect_shape(dy, shape{g.batch, g.out_channels, g.out_h, g.out_w}, "conv2d backward dy");
+  if (!(dx.shape() == x_shape)) dx = tensor<cpu>(x_shape);
+  const int64_t K = g.patch_size(), O = g.out_channels;
+  float* wt_panels = detail::conv_workspace(6, size_t(K * O));
+  const float* wd = w.data();
+  detail::pack_row_panels(K, O, wt_panels, [wd, K](int64_t k, int64_t o) { return wd[o * K + k]; });
+  const int64_t G = detail::conv_group_size(g);
+  const int64_t parts = detail::conv_parts(g.batch, G);
+  parallel_for(0, parts, [&](int64_t part) {
+    const int64_t end = detail::chunk_begin(g.batch, parts, part + 1);
+    for (int64_t n0 = detail::chunk_begin(g.batch, parts, part); n0 < end; n0 += G)
+      detail::conv2d_input_group(g, wt_panels, dy.data(), n0, std::min(G, end - n0), dx.data());
+  });
+}
+
+/// Backward of conv2d_forward. Accumulates dw (+=) and db (+=, if non-null);
+/// writes dx (if non-null), (re)allocated to x's shape.
+inline void conv2d_backward(const tensor<cpu>& x, const tensor<cpu>& w, const tensor<cpu>& dy, int64_t stride,
+                            int64_t padding, tensor<cpu>* dx, tensor<cpu>& dw, tensor<cpu>* db) {
+  expect_shape(dw, w.shape(), "conv2d backward dw");
+  conv2d_backward_weights(x, dy, stride, padding, dw, db);
+  if (dx) conv2d_backward_input(x.shape(), w, dy, stride, padding, *dx);
 }
 
 }  // namespace ssl::ops
