@@ -5,7 +5,7 @@
 //   tensor<cuda> for every op of backend/cpu: gemm, activations, linear, layer/batch norm,
 //   conv2d, pooling, multi-head attention, softmax, NT-Xent, cross-entropy, DINO, masked
 //   reconstruction, InfoNCE / MoCo v2 / MoCo v3, BYOL / SimSiam, VICReg, Barlow Twins, KoLeo,
-//   triplet, optimizer updates (SGD, AdamW, LARS), gradient clipping, EMA.
+//   triplet, triplet mining, dropout masks, optimizer updates (SGD, AdamW, LARS), gradient clipping, EMA.
 #if !defined(__CUDACC__)
 #error "<ssl/cuda.hpp> is for nvcc translation units (.cu); CPU-only code includes <ssl/ssl.hpp>"
 #endif
@@ -17,6 +17,7 @@
 #include "backend/cuda/context.cuh"
 #include "backend/cuda/conv2d.cuh"
 #include "backend/cuda/cross_entropy.cuh"
+#include "backend/cuda/dropout.cuh"
 #include "backend/cuda/dino_loss.cuh"
 #include "backend/cuda/elementwise.cuh"
 #include "backend/cuda/gemm.cuh"
@@ -31,6 +32,7 @@
 #include "backend/cuda/softmax.cuh"
 #include "backend/cuda/tokens.cuh"
 #include "backend/cuda/triplet.cuh"
+#include "backend/cuda/triplet_mining.cuh"
 #include "backend/cuda/unit_rows.cuh"
 #include "backend/cuda/vicreg.cuh"
 #include "backend/cuda/vit_ops.cuh"

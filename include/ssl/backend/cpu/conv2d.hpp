@@ -9,7 +9,7 @@
 // No col matrix is built: a group of images is laid out as polyphase planes (see conv_phases) in
 // which row k of col (one channel and kernel tap) is a contiguous run of floats starting at an
 // offset of its own, and register tiles (tile_product.hpp) read those runs in place:
-//   forward  out (O, cols) = Σ_k w[:, k] ⊗ plane run k        (w packed in panels of 12 rows)
+//   forward  out (O, cols) = Σ_k w[:, k] ⊗ plane run k        (w packed in panels of tile rows)
 //   dx       dplanes[run k] += Σ_o wᵀ[k, o] dy[o, :]          (the adjoint: runs summed in place)
 //   dw       dwᵀ (K, O) += Σ_t run_k[t] · dyᵀ[t, :]
 // The runs cover a grid of OH rows x (images x WQ) columns, a little wider than the output
@@ -272,19 +272,16 @@ inline void conv2d_forward_group(const conv2d_geometry& g, const float* x, const
     for (int64_t p = 0; p < ld; p += tile_cols)
       for_row_blocks(O, [&]<int MR>(int64_t r0) {
         const float* panel = w_panels + r0 * K + k0 * MR;
-        vf16 acc[MR][2];
+        vfloat acc[MR][2];
         tile_product<MR>(
             kn, [panel](int r, int64_t t) { return panel[t * MR + r]; },
             [ph, off, p](int64_t t) { return ph + off[t] + p; }, acc);
         for (int r = 0; r < MR; ++r) {
           float* d = out + (r0 + r) * ld + p;
-          if (k0 == 0) {
-            store16(d, acc[r][0]);
-            store16(d + 16, acc[r][1]);
-          } else {
-            store16(d, load16(d) + acc[r][0]);
-            store16(d + 16, load16(d + 16) + acc[r][1]);
-          }
+          if (k0 == 0)
+            store_tile_row(d, acc[r]);
+          else
+            add_tile_row(d, acc[r]);
         }
       });
   }
@@ -331,14 +328,15 @@ inline void conv2d_weights_group(const conv2d_geometry& g, const float* x, const
 
   // dyᵀ in column tiles: dyt[o / 32][t][o % 32] = dyg[o][t], zero in the rows o >= O. Tile-major,
   // so the 32 floats of one t are contiguous (a (t, O) layout puts them 4 Op bytes apart, and at
-  // Op = 256 the rows of a tile fall into 4 of the 64 L1 sets). Transposed in 16 x 16 blocks.
-  const int64_t Op = round_up(O, tile_cols);
+  // Op = 256 the rows of a tile fall into 4 of the 64 L1 sets). Transposed in square blocks of
+  // one vector's width (Op and ld are multiples of tile_cols, so blocks never cross the edge).
+  const int64_t Op = round_up(O, tile_cols), L = vector_floats;
   float* dyt = conv_workspace(2, size_t(ld * Op));
-  for (int64_t o0 = 0; o0 < Op; o0 += 16)
-    for (int64_t t0 = 0; t0 < ld; t0 += 16) {
+  for (int64_t o0 = 0; o0 < Op; o0 += L)
+    for (int64_t t0 = 0; t0 < ld; t0 += L) {
       float* d = dyt + (o0 / tile_cols) * ld * tile_cols + t0 * tile_cols + o0 % tile_cols;
-      for (int64_t t = 0; t < 16; ++t)
-        for (int64_t o = 0; o < 16; ++o) d[t * tile_cols + o] = o0 + o < O ? dyg[(o0 + o) * ld + t0 + t] : 0.0f;
+      for (int64_t t = 0; t < L; ++t)
+        for (int64_t o = 0; o < L; ++o) d[t * tile_cols + o] = o0 + o < O ? dyg[(o0 + o) * ld + t0 + t] : 0.0f;
     }
 
   // dwᵀ[k][o] += Σ_t run_k[t] dyᵀ[t][o]
@@ -349,13 +347,12 @@ inline void conv2d_weights_group(const conv2d_geometry& g, const float* x, const
         const float* runs[MR];
         for (int r = 0; r < MR; ++r) runs[r] = ph + grp.offset[r0 + r] + t0;
         const float* b = dyt + o0 * ld + t0 * tile_cols;
-        vf16 acc[MR][2];
+        vfloat acc[MR][2];
         tile_product<MR>(
             tn, [&runs](int r, int64_t t) { return runs[r][t]; }, [b](int64_t t) { return b + t * tile_cols; }, acc);
         for (int r = 0; r < MR; ++r) {
           float* d = dwt + (r0 + r) * Op + o0;
-          store16(d, load16(d) + acc[r][0]);
-          store16(d + 16, load16(d + 16) + acc[r][1]);
+          add_tile_row(d, acc[r]);
         }
       });
   }
@@ -378,15 +375,14 @@ inline void conv2d_input_group(const conv2d_geometry& g, const float* wt_panels,
       for_row_blocks(K, [&]<int MR>(int64_t r0) {
         const float* panel = wt_panels + r0 * O + t0 * MR;
         const float* b = dyg + t0 * ld + p;
-        vf16 acc[MR][2];
+        vfloat acc[MR][2];
         tile_product<MR>(
             tn, [panel](int r, int64_t t) { return panel[t * MR + r]; }, [b, ld](int64_t t) { return b + t * ld; },
             acc);
         // Runs of one tile may overlap (taps of a channel in one phase plane): add row by row.
         for (int r = 0; r < MR; ++r) {
           float* d = dph + grp.offset[r0 + r] + p;
-          store16(d, load16(d) + acc[r][0]);
-          store16(d + 16, load16(d + 16) + acc[r][1]);
+          add_tile_row(d, acc[r]);
         }
       });
   }

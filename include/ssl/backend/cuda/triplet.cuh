@@ -1,6 +1,6 @@
 #pragma once
 // Triplet loss on the device, the math of ssl::triplet (losses/triplet.hpp; the mining variant
-// triplet_mining stays on the CPU):
+// is in triplet_mining.cuh):
 //   anchors a, positives p, negatives n: (N, D);  L = 1/N sum_i max(0, d(a_i, p_i) - d(a_i, n_i) + m),
 //   d = |x - y|^2 (squared Euclidean) or 1 - cos(x, y) (cosine: rows normalised first, and the
 //   gradients go back through the normalisation). One block per row; the value stays on the device.
