@@ -3,13 +3,29 @@
 // argument apart). Per step the batch of both views moves to the device once, from pinned
 // memory; the loss stays on the device (read back once, after timing).
 //   RESULT W1_gpu img_per_s <v>, RESULT W1_cpu img_per_s <v>, RESULT W1_gpu_over_cpu ratio <v>
+// Then the same workload through the library's own classes instantiated for the GPU,
+// simclr<convnet_s<cuda>, projection_mlp<cuda>> + sgd<cuda> (zero_grad, train_step on the two
+// uploaded views, step; train_step reads the loss back, one synchronisation per step):
+//   RESULT W1lib_gpu img_per_s <v>
 // Options: --batch N (256), --steps S (20 timed, after 3 warm-up), --cpu-steps C (3; 0 skips the
 // CPU run), --threads T (CPU threads, default OMP_NUM_THREADS or 2), --tf32 (TF32 GEMMs).
 #include <ssl/backend/cuda/parity/convnet_simclr.cuh>
+#include <ssl/encoders/convnet_s.hpp>
+#include <ssl/heads/projection_mlp.hpp>
+#include <ssl/methods/simclr.hpp>
+#include <ssl/optim/sgd.hpp>
 
 #include <optional>
 
 #include "cuda_step_bench.cuh"
+
+// Rows [b, e) of the stacked views as one view batch (e - b, 1, 28, 28).
+ssl::tensor<ssl::cpu> view_rows(const ssl::tensor<ssl::cpu>& views, int64_t b, int64_t e) {
+  ssl::tensor<ssl::cpu> out(ssl::shape{e - b, 1, 28, 28});
+  const int64_t per = 28 * 28;
+  std::copy_n(views.data() + b * per, out.numel(), out.data());
+  return out;
+}
 
 int main(int argc, char** argv) {
   using namespace ssl;
@@ -30,6 +46,22 @@ int main(int argc, char** argv) {
     gpu_ips = ssl_bench::gpu_step_images_per_second("W1", batch, steps, [&] {
       copy_to_device(views, x);  // the batch's one upload
       return model.step(x);
+    });
+    // The library's method on the GPU: the one template argument of examples/simclr_cuda.cu.
+    simclr method(convnet_s<cuda>(1, rng(0)),
+                  projection_mlp<cuda>({.in_dim = 256, .hidden_dim = 256, .out_dim = 128}, rng(1)), nt_xent(0.5f));
+    param_list<cuda> params;
+    method.collect(params, "");
+    sgd opt(params, {.lr = 0.06f, .momentum = 0.9f, .weight_decay = 5e-4f});
+    const tensor<cpu> v1 = view_rows(views, 0, batch), v2 = view_rows(views, batch, 2 * batch);
+    std::vector<tensor<cuda>> dev_views(2);
+    ssl_bench::gpu_step_images_per_second("W1lib", batch, steps, [&] {
+      copy_to_device(v1, dev_views[0]);
+      copy_to_device(v2, dev_views[1]);
+      opt.zero_grad();
+      const float loss = method.train_step(dev_views).loss;
+      opt.step();
+      return tensor<cuda>(shape{1}, loss);
     });
   } else {
     std::printf("# cuda_w1_simclr: no CUDA device, GPU part skipped\n");

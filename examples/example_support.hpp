@@ -15,6 +15,7 @@
 #include <ssl/eval/features.hpp>
 #include <ssl/eval/knn.hpp>
 #include <ssl/eval/linear_probe.hpp>
+#include <ssl/nn/copy_state.hpp>
 #include <ssl/optim/adamw.hpp>
 #include <ssl/train/trainer.hpp>
 
@@ -138,7 +139,7 @@ inline void report_linear_probe(const char* name, const split_features& f, const
 template <class M, class D, class V>
 ssl::train_summary train_with_adam(M& method, const D& data, V views, const train_settings& s,
                                    const std::string& loss_note = "") {
-  ssl::param_list<ssl::cpu> params;
+  ssl::param_list<typename M::backend_type> params;  // on the GPU for a cuda method (one template argument)
   method.collect(params, "");
   ssl::adamw opt(params, {.lr = s.lr, .weight_decay = 0.0f});
   ssl::data::loader loader(data, std::move(views),
@@ -176,7 +177,13 @@ template <class M>
 int train_and_report(M& method, const in_memory_dataset& train, const in_memory_dataset& test, double base,
                      const train_settings& s, const char* name) {
   train_with_adam(method, train, ssl::augment::fashion_mnist_simclr(28), s);
-  report_encoder(name, method.encoder(), train, test, base, s);
+  if constexpr (std::same_as<typename M::backend_type, ssl::cpu>) {
+    report_encoder(name, method.encoder(), train, test, base, s);
+  } else {  // trained on a device: evaluated on the host, from a copy of its weights and BN statistics
+    ssl::convnet_s<> host(method.encoder().in_channels());
+    ssl::copy_state(method.encoder(), host);
+    report_encoder(name, host, train, test, base, s);
+  }
   return 0;
 }
 

@@ -88,6 +88,8 @@ peak_tf=$(value GPU_peak_tf32 tflops)
   g=$(value W1_gpu img_per_s)
   c=$(value W1 img_per_s)
   printf '%-28s %14s %14s %10s\n' "W1 SimCLR img/s" "$g" "cpu $c" "$(ratio "$g" "$c")"
+  g=$(value W1lib_gpu img_per_s)
+  printf '%-28s %14s %14s %10s\n' "W1 ssl::simclr<cuda> img/s" "$g" "cpu $c" "$(ratio "$g" "$c")"
   for w in "W2 MAE" "W3 DINO"; do
     k=${w%% *}
     g=$(value "${k}_gpu" img_per_s)

@@ -1,6 +1,7 @@
 #pragma once
 // Umbrella for ssl/nn/: layers and composition.
 #include "nn/module.hpp"
+#include "nn/copy_state.hpp"
 #include "nn/sequential.hpp"
 #include "nn/init.hpp"
 #include "nn/linear.hpp"

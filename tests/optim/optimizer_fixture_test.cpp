@@ -5,9 +5,9 @@
 
 using namespace optim_test;
 
-static_assert(ssl::Optimizer<ssl::sgd>);
-static_assert(ssl::Optimizer<ssl::adamw>);
-static_assert(ssl::Optimizer<ssl::lars>);
+static_assert(ssl::Optimizer<ssl::sgd<>>);
+static_assert(ssl::Optimizer<ssl::adamw<>>);
+static_assert(ssl::Optimizer<ssl::lars<>>);
 
 TEST_CASE("sgd with momentum matches torch.optim.SGD") {
   problem pb;

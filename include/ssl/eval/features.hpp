@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../core/parallel.hpp"
+#include "../nn/batch_norm.hpp"
 #include "../nn/module.hpp"
 
 namespace ssl::eval {
@@ -58,8 +59,7 @@ tensor<cpu> extract_features(const E& encoder, const tensor<cpu>& images, const 
 /// Resets every BN's running statistics and re-estimates them as the cumulative average over one
 /// train-mode pass (no gradients kept), then restores the BN momentum. For random-init encoders
 /// (WORKLOADS.md Q2) and after training with a different batch composition.
-template <class E>
-  requires requires(E& e) { e.for_each_batch_norm([](auto&) {}); }
+template <HasBatchNorms E>
 void recalibrate_batch_norm(E& encoder, const tensor<cpu>& images, const input_normalization& norm,
                             int64_t batch = 1000) {
   std::vector<std::optional<float>> momenta;

@@ -127,10 +127,8 @@ inline void restore_tensors(const tensor_refs& model, const named_tensors& saved
 /// Everything is validated before anything is changed.
 template <class Opt>
   requires requires(Opt& o, const named_tensors& s) { o.load_state_dict(s); }
-training_state load_checkpoint(const std::string& path, const param_list<cpu>& params, Opt& optimizer,
-                               const tensor_refs& buffers = {}) {
+training_state load_checkpoint(const std::string& path, const tensor_refs& model, Opt& optimizer) {
   checkpoint_content c = read_checkpoint(path);
-  const tensor_refs model = model_tensors(params, buffers);
   // validate the model part first (restore_tensors checks before writing), then the optimizer
   std::vector<tensor<cpu>> backup;
   backup.reserve(model.size());
@@ -143,6 +141,14 @@ training_state load_checkpoint(const std::string& path, const param_list<cpu>& p
     throw;
   }
   return c.state;
+}
+
+/// Convenience: parameters (+ buffers) and an optimizer.
+template <class Opt>
+  requires requires(Opt& o, const named_tensors& s) { o.load_state_dict(s); }
+training_state load_checkpoint(const std::string& path, const param_list<cpu>& params, Opt& optimizer,
+                               const tensor_refs& buffers = {}) {
+  return load_checkpoint(path, model_tensors(params, buffers), optimizer);
 }
 
 }  // namespace ssl

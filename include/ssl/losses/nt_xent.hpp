@@ -34,6 +34,13 @@ class nt_xent {
   nt_xent_result operator()(const tensor<cpu>& z) const { return compute(z, nullptr); }
   // z: (2N, D), bank: (K, D) extra negatives shared by every row
   nt_xent_result operator()(const tensor<cpu>& z, const tensor<cpu>& bank) const { return compute(z, &bank); }
+  // z: (2N, D) on a device backend: the same loss there (backend/cuda/nt_xent.cuh, under nvcc);
+  // the result's `value` is a (1) device tensor, so the step never waits for it.
+  template <class B>
+    requires(!std::same_as<B, cpu>)
+  auto operator()(const tensor<B>& z) const {
+    return device_nt_xent(*this, z);
+  }
 
  private:
   nt_xent_result compute(const tensor<cpu>& z, const tensor<cpu>* bank) const {
@@ -128,3 +135,7 @@ class nt_xent {
 };
 
 }  // namespace ssl
+
+#if defined(__CUDACC__)
+#include "../backend/cuda/nt_xent.cuh"
+#endif

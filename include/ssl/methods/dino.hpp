@@ -37,6 +37,7 @@
 #include "../heads/dino_head.hpp"
 #include "../losses/dino.hpp"
 #include "../losses/koleo.hpp"
+#include "../nn/batch_norm.hpp"
 #include "detail/method_parts.hpp"
 
 namespace ssl {
@@ -239,7 +240,7 @@ class dino_method {
 
  private:
   tensor<backend_type> teacher_features(const tensor<backend_type>& x) {
-    constexpr bool has_bn = requires(E& e) { e.for_each_batch_norm([](auto&) {}); };
+    constexpr bool has_bn = HasBatchNorms<E>;
     const bool train = opt_.teacher == teacher_mode::train || (opt_.teacher == teacher_mode::automatic && has_bn);
     if (train) return teacher_encoder_->forward(x).y;  // batch statistics; saved state dropped
     return teacher_encoder_->infer(x);

@@ -10,6 +10,7 @@
 // Satisfied by ssl::simclr (and every class in ssl/methods/).
 #include <cmath>
 #include <concepts>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -40,8 +41,9 @@ concept Method = requires(M m, const std::vector<tensor<typename M::backend_type
 };
 
 /// Concatenates batches along dimension 0: (B1, ...), (B2, ...) -> (B1 + B2, ...).
-/// The trailing dimensions must agree.
-inline tensor<cpu> concat_batch(const std::vector<const tensor<cpu>*>& parts) {
+/// The trailing dimensions must agree. On the device: one copy per part on the stream.
+template <class B>
+tensor<B> concat_batch(const std::vector<const tensor<B>*>& parts) {
   check<value_error>(!parts.empty(), "concat_batch: no tensors given");
   shape s = parts[0]->shape();
   int64_t rows = 0;
@@ -53,10 +55,26 @@ inline tensor<cpu> concat_batch(const std::vector<const tensor<cpu>*>& parts) {
     rows += p->dim(0);
   }
   s[0] = rows;
-  tensor<cpu> out(s);
+  tensor<B> out(s);
   float* dst = out.data();
-  for (const auto* p : parts) dst = std::copy_n(p->data(), p->numel(), dst);
+  for (const auto* p : parts) {
+    tensor<B>::copy_elements(p->data(), dst, p->numel());
+    dst += p->numel();
+  }
   return out;
+}
+template <class B>
+tensor<B> concat_batch(std::initializer_list<const tensor<B>*> parts) {
+  return concat_batch(std::vector<const tensor<B>*>(parts));
+}
+
+/// A loss value as a host float: itself on the CPU; a device loss (a (1) tensor<cuda>) is read
+/// back, one synchronisation per step (the trainer logs it and checks it is finite).
+inline float host_loss(float v) { return v; }
+template <class T>
+  requires requires(const T& t) { to_host_scalar(t); }
+float host_loss(const T& v) {
+  return to_host_scalar(v);
 }
 
 /// Throws numeric_error when a loss is not finite (diverged training).

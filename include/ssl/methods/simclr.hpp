@@ -7,7 +7,8 @@
 //   z = projector(h)      (2B, D)
 //   L = nt_xent(z)        row i's positive is row i +- B
 // The parts are template parameters: any Encoder, any Head, any Loss taking (2B, D)
-// embeddings and returning `value` and `grad_z`.
+// embeddings and returning `value` and `grad_z`. The backend is the parts' backend tag:
+// simclr<convnet_s<cuda>, projection_mlp<cuda>> runs the same step on the GPU (under nvcc).
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,7 +44,6 @@ class simclr {
     auto h = encoder_.forward(x);
     auto z = projector_.forward(h.y);
     auto r = loss_(z.y);
-    expect_finite_loss(r.value, "simclr");
     // The encoder may release its saved activations stage by stage (lower peak memory) and skip
     // the images' gradient, which nothing uses.
     const tensor<backend_type> dh = projector_.backward(z.saved, r.grad_z);
@@ -51,7 +51,10 @@ class simclr {
       encoder_.backward_params(std::move(h.saved), dh);
     else
       encoder_.backward(std::move(h.saved), dh);
-    return {r.value};
+    // Read last: on the GPU the whole step is queued before the host waits for the loss.
+    const float loss = host_loss(r.value);
+    expect_finite_loss(loss, "simclr");
+    return {loss};
   }
 
   void after_step(const step_info&) {}

@@ -16,6 +16,9 @@
 
 #include "../backend/cpu/batch_norm.hpp"
 #include "module.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/batch_norm.cuh"
+#endif
 
 namespace ssl {
 
@@ -26,6 +29,11 @@ struct batch_norm_options {
   bool relu = false;                     // fuse a ReLU after the affine map
 };
 
+/// Per-channel batch statistics as the backend's ops take them: host vectors on the CPU,
+/// device tensors (C) on the GPU.
+template <class B>
+using batch_stats = std::conditional_t<std::same_as<B, cpu>, std::vector<float>, tensor<B>>;
+
 template <class B = cpu>
 class batch_norm {
  public:
@@ -33,7 +41,7 @@ class batch_norm {
   /// What backward needs: the input and its batch mean and 1 / sqrt(var + eps) per channel.
   struct saved_type {
     tensor<B> x;
-    std::vector<float> mean, invstd;
+    batch_stats<B> mean, invstd;
   };
 
   batch_norm() = default;
@@ -59,7 +67,11 @@ class batch_norm {
   const tensor<B>& running_var() const { return running_var_; }
   tensor<B>& running_mean() { return running_mean_; }
   tensor<B>& running_var() { return running_var_; }
-  int64_t num_batches_tracked() const { return int64_t(num_batches_tracked_[0]); }
+  int64_t num_batches_tracked() const {
+    float n = 0;
+    num_batches_tracked_.copy_to_host(&n);
+    return int64_t(n);
+  }
 
   /// Momentum of the running statistics; std::nullopt gives a cumulative average (BN recalibration).
   void set_momentum(std::optional<float> m) { opt_.momentum = m; }
@@ -68,6 +80,7 @@ class batch_norm {
     running_mean_.fill(0.0f);
     running_var_.fill(1.0f);
     num_batches_tracked_.fill(0.0f);
+    tracked_on_host_ = 0;
   }
 
   output<saved_type, B> forward(const tensor<B>& x) { return forward(tensor<B>(x)); }
@@ -75,11 +88,11 @@ class batch_norm {
   output<saved_type, B> forward(tensor<B>&& x) {
     check_input(x);
     output<saved_type, B> out;
-    std::vector<float> var;
+    batch_stats<B> var;
     ops::batch_norm_forward_train(x, weight_.value, bias_.value, opt_.eps, opt_.relu, out.y, out.saved.mean, var,
                                   out.saved.invstd);
-    num_batches_tracked_[0] += 1.0f;
-    const float m = opt_.momentum ? *opt_.momentum : 1.0f / num_batches_tracked_[0];
+    const float tracked = count_batch();
+    const float m = opt_.momentum ? *opt_.momentum : 1.0f / tracked;
     const int64_t count = x.numel() / opt_.channels;
     ops::batch_norm_update_running(running_mean_, running_var_, out.saved.mean, var, count, m);
     out.saved.x = std::move(x);
@@ -114,6 +127,7 @@ class batch_norm {
   }
 
   void collect_buffers(std::vector<std::pair<std::string, tensor<B>*>>& out, const std::string& prefix) {
+    tracked_on_host_ = -1;  // the caller may overwrite num_batches_tracked (a checkpoint load)
     out.emplace_back(join_name(prefix, "running_mean"), &running_mean_);
     out.emplace_back(join_name(prefix, "running_var"), &running_var_);
     out.emplace_back(join_name(prefix, "num_batches_tracked"), &num_batches_tracked_);
@@ -125,21 +139,46 @@ class batch_norm {
                        opt_.channels, ") or (N, ", opt_.channels, ", H, W), got shape ", x.shape());
   }
 
+  /// num_batches_tracked += 1; returns the new count. On the GPU the count is kept on the host
+  /// too (read back once after collect_buffers handed the buffer out), so a step never waits.
+  float count_batch() {
+    if constexpr (std::same_as<B, cpu>) {
+      return num_batches_tracked_[0] += 1.0f;
+    } else {
+      if (tracked_on_host_ < 0) num_batches_tracked_.copy_to_host(&tracked_on_host_);
+      tracked_on_host_ += 1.0f;
+      num_batches_tracked_.fill(tracked_on_host_);
+      return tracked_on_host_;
+    }
+  }
+
   batch_norm_options opt_;
   parameter<B> weight_, bias_;
   tensor<B> running_mean_, running_var_, num_batches_tracked_;
+  float tracked_on_host_ = 0;  // GPU only: mirror of num_batches_tracked, < 0 when unknown
 };
+
+namespace detail {
+/// Accepts any batch-norm module: the probe of `for_each_batch_norm` in constraints (a named
+/// type, because nvcc rejects a lambda inside a requires-expression).
+struct any_batch_norm_visitor {
+  template <class BN>
+  void operator()(BN&) const {}
+};
+}  // namespace detail
+
+/// A composite module that visits its batch norms with for_each_batch_norm(f).
+template <class M>
+concept HasBatchNorms = requires(M& m, detail::any_batch_norm_visitor v) { m.for_each_batch_norm(v); };
 
 /// Sets the running-statistics momentum of every BN of a composite module that offers
 /// `for_each_batch_norm(f)` (std::nullopt: cumulative average, as for BN recalibration).
-template <class M>
-  requires requires(M& m) { m.for_each_batch_norm([](auto&) {}); }
+template <HasBatchNorms M>
 void set_batch_norm_momentum(M& m, std::optional<float> momentum) {
   m.for_each_batch_norm([&](auto& bn) { bn.set_momentum(momentum); });
 }
 /// Resets the running statistics of every BN of a composite module (see set_batch_norm_momentum).
-template <class M>
-  requires requires(M& m) { m.for_each_batch_norm([](auto&) {}); }
+template <HasBatchNorms M>
 void reset_running_stats(M& m) {
   m.for_each_batch_norm([](auto& bn) { bn.reset_running_stats(); });
 }

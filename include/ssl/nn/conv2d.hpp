@@ -13,6 +13,9 @@
 #include "../core/rng.hpp"
 #include "init.hpp"
 #include "module.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/conv2d.cuh"  // the tensor<cuda> overloads of the same ops
+#endif
 
 namespace ssl {
 

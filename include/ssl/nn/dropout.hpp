@@ -9,6 +9,9 @@
 
 #include "../backend/cpu/dropout.hpp"
 #include "module.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/dropout.cuh"
+#endif
 
 namespace ssl {
 

@@ -7,6 +7,9 @@
 
 #include "../backend/cpu/layer_norm.hpp"
 #include "module.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/layer_norm.cuh"  // the tensor<cuda> overloads of the same ops
+#endif
 
 namespace ssl {
 

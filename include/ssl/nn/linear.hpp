@@ -11,6 +11,9 @@
 #include "../backend/cpu/linear.hpp"
 #include "init.hpp"
 #include "module.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/linear.cuh"  // the tensor<cuda> overloads of the same ops
+#endif
 
 namespace ssl {
 

@@ -8,6 +8,9 @@
 
 #include "../backend/cpu/pooling.hpp"
 #include "module.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/pooling.cuh"  // the tensor<cuda> overloads of the same ops
+#endif
 
 namespace ssl {
 

@@ -37,12 +37,7 @@ struct parameter {
   bool frozen = false;
 
   parameter() = default;
-  explicit parameter(const shape& s, param_kind k = param_kind::weight) : value(s), grad(s), kind(k) {
-    if constexpr (std::same_as<B, cpu>) {
-      value.zero();
-      grad.zero();
-    }
-  }
+  explicit parameter(const shape& s, param_kind k = param_kind::weight) : value(s, 0.0f), grad(s, 0.0f), kind(k) {}
   /// True for parameters that LARS adaptation and (by default) weight decay skip.
   bool is_bias_or_norm() const { return kind != param_kind::weight; }
 };

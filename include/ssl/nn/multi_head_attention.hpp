@@ -12,6 +12,9 @@
 
 #include "../backend/cpu/attention.hpp"
 #include "linear.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/attention.cuh"  // the tensor<cuda> overloads of the same ops
+#endif
 
 namespace ssl {
 

@@ -4,6 +4,9 @@
 
 #include "../backend/cpu/activation.hpp"
 #include "module.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/elementwise.cuh"  // the tensor<cuda> overloads of the same ops
+#endif
 
 namespace ssl {
 

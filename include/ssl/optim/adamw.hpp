@@ -11,6 +11,9 @@
 
 #include "optimizer.hpp"
 #include "../core/profile.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/optim.cuh"
+#endif
 
 namespace ssl {
 
@@ -22,10 +25,16 @@ struct adamw_options {
   float weight_decay = 1e-2f;
 };
 
-class adamw : public optimizer_base {
+/// adamw<B>: the parameters and both moments live on B (`ssl::adamw opt(params, {...})` deduces B).
+template <class B = cpu>
+class adamw : public optimizer_base<B> {
+  using base = optimizer_base<B>;
+  using base::add_slot, base::state, base::params_, base::step_;
+
  public:
-  explicit adamw(param_list<cpu> params, const adamw_options& o = {}, std::vector<param_group> groups = {})
-      : optimizer_base("adamw", std::move(params), o.lr, o.weight_decay, std::move(groups)), opt_(o) {
+  using base::lr_of, base::weight_decay_of;
+  explicit adamw(param_list<B> params, const adamw_options& o = {}, std::vector<param_group> groups = {})
+      : base("adamw", std::move(params), o.lr, o.weight_decay, std::move(groups)), opt_(o) {
     check(o.beta1 >= 0.0f && o.beta1 < 1.0f, "adamw: beta1 must be in [0, 1), got ", o.beta1);
     check(o.beta2 >= 0.0f && o.beta2 < 1.0f, "adamw: beta2 must be in [0, 1), got ", o.beta2);
     check(o.eps >= 0.0f, "adamw: eps must be >= 0, got ", o.eps);
@@ -38,11 +47,19 @@ class adamw : public optimizer_base {
   void step() {
     SSL_PROFILE_SCOPE("adamw");
     ++step_;
+    if constexpr (std::same_as<B, cpu>)
+      step_host();
+    else
+      this->step_device();
+  }
+
+ private:
+  void step_host() {
     const float b1 = opt_.beta1, b2 = opt_.beta2, eps = opt_.eps;
     const double t = double(step_);
     const float bc1 = float(1.0 - std::pow(double(b1), t));
     const float inv_sqrt_bc2 = float(1.0 / std::sqrt(1.0 - std::pow(double(b2), t)));
-    for_each_chunk([&](const chunk& ch) {
+    this->for_each_chunk([&](const typename base::chunk& ch) {
       parameter<cpu>& p = *params_[ch.param].p;
       const float lr = lr_of(ch.param);
       const float decay = 1.0f - lr * weight_decay_of(ch.param);
@@ -61,8 +78,17 @@ class adamw : public optimizer_base {
       }
     });
   }
+#if defined(__CUDACC__)
+  // One fused kernel per parameter (backend/cuda/optim.cuh), same formula.
+  void step_device() {
+    this->for_each_param([&](size_t i) {
+      parameter<B>& p = *params_[i].p;
+      ops::adamw_update(p.value, p.grad, state(exp_avg_, i), state(exp_avg_sq_, i), step_, lr_of(i), opt_.beta1,
+                        opt_.beta2, opt_.eps, weight_decay_of(i));
+    });
+  }
+#endif
 
- private:
   adamw_options opt_;
   size_t exp_avg_ = 0, exp_avg_sq_ = 0;
 };

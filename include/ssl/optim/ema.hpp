@@ -1,16 +1,21 @@
 #pragma once
 // Exponential moving average of parameters (BYOL / MoCo / DINO teachers):
 //   teacher = m * teacher + (1 - m) * student,   m in [0, 1]
-// over two param_lists with the same names and shapes in the same order.
+// over two param_lists with the same names and shapes in the same order. The param_list forms
+// take any backend; for tensor<cuda> the per-tensor update is backend/cuda/optim.cuh's kernel.
 #include <algorithm>
 
 #include "../core/parallel.hpp"
 #include "../nn/module.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/optim.cuh"
+#endif
 
 namespace ssl {
 
 namespace detail {
-inline void check_matching(const param_list<cpu>& teacher, const param_list<cpu>& student, const char* what) {
+template <class B>
+void check_matching(const param_list<B>& teacher, const param_list<B>& student, const char* what) {
   check<shape_error>(teacher.size() == student.size(), what, ": teacher has ", teacher.size(),
                      " parameters, student has ", student.size());
   for (size_t i = 0; i < teacher.size(); ++i) {
@@ -39,13 +44,15 @@ inline void ema_update(tensor<cpu>& teacher, const tensor<cpu>& student, float m
 }
 
 /// EMA of every parameter value. Throws shape_error naming the first mismatch of name or shape.
-inline void ema_update(param_list<cpu>& teacher, const param_list<cpu>& student, float m) {
+template <class B>
+void ema_update(param_list<B>& teacher, const param_list<B>& student, float m) {
   detail::check_matching(teacher, student, "ema_update");
   for (size_t i = 0; i < teacher.size(); ++i) ema_update(teacher[i].p->value, student[i].p->value, m);
 }
 
 /// teacher = student (values only), e.g. to initialise a teacher. Same checks as ema_update.
-inline void copy_parameters(param_list<cpu>& teacher, const param_list<cpu>& student) {
+template <class B>
+void copy_parameters(param_list<B>& teacher, const param_list<B>& student) {
   detail::check_matching(teacher, student, "copy_parameters");
   for (size_t i = 0; i < teacher.size(); ++i) teacher[i].p->value = student[i].p->value;
 }

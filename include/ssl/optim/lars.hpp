@@ -12,6 +12,9 @@
 #include <cmath>
 
 #include "optimizer.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/optim.cuh"
+#endif
 
 namespace ssl {
 
@@ -24,16 +27,25 @@ struct lars_options {
   bool exclude_bias_and_norm = true;
 };
 
-class lars : public optimizer_base {
+/// lars<B>: the parameters and the momentum buffers live on B (`ssl::lars opt(params, {...})`
+/// deduces B). On the device the norms and trust ratios never leave it during a step.
+template <class B = cpu>
+class lars : public optimizer_base<B> {
+  using base = optimizer_base<B>;
+  using base::add_slot, base::state, base::params_, base::step_, base::chunks_;
+
  public:
-  explicit lars(param_list<cpu> params, const lars_options& o = {}, std::vector<param_group> groups = {})
-      : optimizer_base("lars", std::move(params), o.lr, o.weight_decay, std::move(groups)), opt_(o) {
+  using base::lr_of, base::weight_decay_of;
+  explicit lars(param_list<B> params, const lars_options& o = {}, std::vector<param_group> groups = {})
+      : base("lars", std::move(params), o.lr, o.weight_decay, std::move(groups)), opt_(o) {
     check(o.momentum >= 0.0f && o.momentum < 1.0f, "lars: momentum must be in [0, 1), got ", o.momentum);
     check(o.eta > 0.0f, "lars: trust coefficient eta must be > 0, got ", o.eta);
     momentum_slot_ = add_slot("momentum_buffer");
     partial_.resize(chunks_.size());
-    ratio_.resize(params_.size());
+    ratio_.assign(params_.size(), 1.0f);
     norms_.resize(params_.size());
+    if constexpr (!std::same_as<B, cpu>)
+      for (size_t i = 0; i < params_.size(); ++i) ratio_device_.emplace_back(shape{1}, 1.0f);
   }
 
   const lars_options& options() const { return opt_; }
@@ -42,8 +54,24 @@ class lars : public optimizer_base {
 
   void step() {
     ++step_;
+    if constexpr (std::same_as<B, cpu>)
+      step_host();
+    else
+      this->step_device();
+  }
+
+  /// Trust ratio of each parameter at the last step (1 for excluded ones; read back from the
+  /// device on the GPU).
+  const std::vector<float>& trust_ratios() const {
+    if constexpr (!std::same_as<B, cpu>)
+      for (size_t i = 0; i < ratio_device_.size(); ++i) ratio_device_[i].copy_to_host(&ratio_[i]);
+    return ratio_;
+  }
+
+ private:
+  void step_host() {
     // Pass 1: per-chunk sums of w^2 and u^2 (double), combined per parameter in chunk order.
-    for_each_chunk([&](const chunk& ch) {
+    this->for_each_chunk([&](const typename base::chunk& ch) {
       if (!adapted(ch.param)) return;
       const parameter<cpu>& p = *params_[ch.param].p;
       const float wd = weight_decay_of(ch.param);
@@ -73,7 +101,7 @@ class lars : public optimizer_base {
     // Pass 2: the momentum update.
     const float mu = opt_.momentum;
     const bool nesterov = opt_.nesterov;
-    for_each_chunk([&](const chunk& ch) {
+    this->for_each_chunk([&](const typename base::chunk& ch) {
       parameter<cpu>& p = *params_[ch.param].p;
       const float wd = adapted(ch.param) ? weight_decay_of(ch.param) : 0.0f;
       const float scaled_lr = lr_of(ch.param) * ratio_[ch.param];
@@ -89,15 +117,23 @@ class lars : public optimizer_base {
     });
   }
 
-  /// Trust ratio of each parameter at the last step (1 for excluded ones).
-  const std::vector<float>& trust_ratios() const { return ratio_; }
+#if defined(__CUDACC__)
+  // Norms, trust ratio and update on the device (backend/cuda/optim.cuh), same formula.
+  void step_device() {
+    this->for_each_param([&](size_t i) {
+      parameter<B>& p = *params_[i].p;
+      ops::lars_update(p.value, p.grad, state(momentum_slot_, i), lr_of(i), opt_.momentum, weight_decay_of(i), opt_.eta,
+                       opt_.nesterov, adapted(i), &ratio_device_[i]);
+    });
+  }
+#endif
 
- private:
   lars_options opt_;
   size_t momentum_slot_ = 0;
   std::vector<std::pair<double, double>> partial_;  // per chunk: (sum w^2, sum u^2)
   std::vector<std::pair<double, double>> norms_;    // per parameter
-  std::vector<float> ratio_;
+  mutable std::vector<float> ratio_;
+  std::vector<tensor<B>> ratio_device_;  // GPU only: (1) per parameter
 };
 
 }  // namespace ssl

@@ -16,14 +16,15 @@ namespace ssl {
 /// Named tensors, the exchange format of optimizer state and checkpoints.
 using named_tensors = std::vector<std::pair<std::string, tensor<cpu>>>;
 
-/// Optimizer: updates a param_list<cpu> in place from the accumulated gradients.
+/// Optimizer: updates a param_list<B> in place from the accumulated gradients.
 ///   opt.step();                    // one update with the current lr / weight decay
 ///   opt.set_lr(x); opt.lr();       // base learning rate (schedules set it every step)
 ///   opt.set_weight_decay(x);       // base weight decay (DINO schedules 0.04 -> 0.4)
 ///   opt.step_count();              // number of steps taken
 ///   opt.state_dict(); opt.load_state_dict(s);  // named state tensors for checkpoints
 ///   opt.zero_grad();
-/// Satisfied by ssl::sgd, ssl::adamw, ssl::lars.
+/// Satisfied by ssl::sgd<B>, ssl::adamw<B>, ssl::lars<B> (B = cpu or, under nvcc, cuda: the
+/// update of each parameter is then one fused kernel; state_dict() copies the state to the host).
 template <class O>
 concept Optimizer = requires(O o, const O co, float x, const named_tensors& s) {
   o.step();
@@ -41,7 +42,8 @@ concept Optimizer = requires(O o, const O co, float x, const named_tensors& s) {
 /// Holds the parameters, their groups, one tensor per state slot and parameter (one tensor per
 /// parameter, e.g. "momentum_buffer") and the step count.
 /// State names: "<param name>.<slot>" per parameter and slot, plus "step" (a scalar,
-/// exact up to 2^24 steps).
+/// exact up to 2^24 steps). The state lives on B, like the parameters.
+template <class B = cpu>
 class optimizer_base {
  public:
   void set_lr(float lr) {
@@ -55,7 +57,7 @@ class optimizer_base {
   }
   float weight_decay() const { return weight_decay_; }
   int64_t step_count() const { return step_; }
-  const param_list<cpu>& params() const { return params_; }
+  const param_list<B>& params() const { return params_; }
 
   /// Learning rate / weight decay used for parameter i (base value times its group's scale).
   float lr_of(size_t i) const { return lr_ * group_scale(i).first; }
@@ -70,7 +72,7 @@ class optimizer_base {
     out.emplace_back("step", tensor<cpu>::full(shape{}, float(step_)));
     for (size_t i = 0; i < params_.size(); ++i)
       for (size_t k = 0; k < slot_names_.size(); ++k)
-        out.emplace_back(params_[i].name + "." + slot_names_[k], slot_data_[k][i]);
+        out.emplace_back(params_[i].name + "." + slot_names_[k], to_host(slot_data_[k][i]));
     return out;
   }
 
@@ -108,7 +110,13 @@ class optimizer_base {
     }
     step_ = int64_t(st[0]);
     for (size_t i = 0; i < params_.size(); ++i)
-      for (size_t k = 0; k < slot_names_.size(); ++k) slot_data_[k][i] = find(params_[i].name + "." + slot_names_[k]);
+      for (size_t k = 0; k < slot_names_.size(); ++k) {
+        const tensor<cpu>& t = find(params_[i].name + "." + slot_names_[k]);
+        if constexpr (std::same_as<B, cpu>)
+          slot_data_[k][i] = t;
+        else
+          slot_data_[k][i].copy_from_host(t.data());
+      }
   }
 
  protected:
@@ -119,7 +127,7 @@ class optimizer_base {
     int64_t begin, end;
   };
 
-  optimizer_base(const char* name, param_list<cpu> params, float lr, float weight_decay,
+  optimizer_base(const char* name, param_list<B> params, float lr, float weight_decay,
                  std::vector<param_group> groups)
       : name_(name), params_(std::move(params)), groups_(std::move(groups)) {
     set_lr(lr);
@@ -144,19 +152,36 @@ class optimizer_base {
 
   /// Adds a state slot (one zero tensor per parameter, shaped like it); returns its index.
   size_t add_slot(const std::string& slot) {
-    std::vector<tensor<cpu>> v;
+    std::vector<tensor<B>> v;
     v.reserve(params_.size());
-    for (const auto& r : params_) v.push_back(tensor<cpu>::zeros(r.p->value.shape()));
+    for (const auto& r : params_) v.push_back(tensor<B>::zeros(r.p->value.shape()));
     slot_names_.push_back(slot);
     slot_data_.push_back(std::move(v));
     return slot_names_.size() - 1;
   }
   /// The state tensor of slot k for parameter i.
-  tensor<cpu>& state(size_t k, size_t i) { return slot_data_[k][i]; }
+  tensor<B>& state(size_t k, size_t i) { return slot_data_[k][i]; }
 
-  /// Calls f(chunk) for every chunk of every non-frozen parameter, in parallel.
+  /// Calls f(i) for every non-frozen parameter i (in order; the device path: one kernel each).
   template <class F>
-  void for_each_chunk(F&& f) const {
+  void for_each_param(F&& f) const {
+    for (size_t i = 0; i < params_.size(); ++i)
+      if (!params_[i].p->frozen) f(i);
+  }
+
+  static tensor<cpu> to_host(const tensor<B>& t) {
+    if constexpr (std::same_as<B, cpu>) {
+      return t;
+    } else {
+      tensor<cpu> h(t.shape());
+      t.copy_to_host(h.data());
+      return h;
+    }
+  }
+
+  /// Calls f(chunk) for every chunk of every non-frozen parameter, in parallel (CPU).
+  template <class F>
+  void for_each_chunk(F&& f) const requires std::same_as<B, cpu> {
     parallel_for(0, int64_t(chunks_.size()), [&](int64_t c) {
       const chunk& ch = chunks_[size_t(c)];
       if (!params_[ch.param].p->frozen) f(ch);
@@ -169,12 +194,12 @@ class optimizer_base {
   }
 
   const char* name_;
-  param_list<cpu> params_;
+  param_list<B> params_;
   std::vector<param_group> groups_;
   std::vector<size_t> group_of_;
   std::vector<chunk> chunks_;
   std::vector<std::string> slot_names_;
-  std::vector<std::vector<tensor<cpu>>> slot_data_;  // [slot][param]
+  std::vector<std::vector<tensor<B>>> slot_data_;  // [slot][param]
   float lr_ = 0.0f;
   float weight_decay_ = 0.0f;
   int64_t step_ = 0;

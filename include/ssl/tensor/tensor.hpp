@@ -161,10 +161,10 @@ class tensor {
 
   tensor() = default;
   explicit tensor(const ssl::shape& s) : shape_(s), buf_(s.numel()) {}
-  tensor(const ssl::shape& s, float value) requires std::same_as<B, cpu> : tensor(s) { fill(value); }
+  tensor(const ssl::shape& s, float value) : tensor(s) { fill(value); }
 
-  static tensor zeros(const ssl::shape& s) requires std::same_as<B, cpu> { return tensor(s, 0.0f); }
-  static tensor full(const ssl::shape& s, float v) requires std::same_as<B, cpu> { return tensor(s, v); }
+  static tensor zeros(const ssl::shape& s) { return tensor(s, 0.0f); }
+  static tensor full(const ssl::shape& s, float v) { return tensor(s, v); }
   /// Tensor of shape s holding `values` (row-major); sizes must agree.
   static tensor from(const ssl::shape& s, const std::vector<float>& values) requires std::same_as<B, cpu> {
     check<shape_error>(int64_t(values.size()) == s.numel(), "tensor::from: shape ", s, " needs ", s.numel(),
@@ -192,8 +192,36 @@ class tensor {
   template <class... I>
   float at(I... idx) const requires std::same_as<B, cpu> { return buf_.data()[offset(idx...)]; }
 
-  void fill(float v) requires std::same_as<B, cpu> { std::fill_n(data(), numel(), v); }
-  void zero() requires std::same_as<B, cpu> { fill(0.0f); }
+  /// Every element = v (on the device: a kernel on the stream).
+  void fill(float v) {
+    if constexpr (std::same_as<B, cpu>)
+      std::fill_n(data(), numel(), v);
+    else
+      buf_.fill(v);
+  }
+  void zero() { fill(0.0f); }
+
+  /// Overwrites the numel() elements from host memory (on the device: a copy on the stream).
+  void copy_from_host(const float* src) {
+    if constexpr (std::same_as<B, cpu>)
+      std::copy_n(src, numel(), data());
+    else
+      buf_.copy_from_host(src);
+  }
+  /// Writes the numel() elements to host memory (from the device: waits for the copy).
+  void copy_to_host(float* dst) const {
+    if constexpr (std::same_as<B, cpu>)
+      std::copy_n(data(), numel(), dst);
+    else
+      buf_.copy_to_host(dst);
+  }
+  /// Copies n elements of this backend's memory from src to dst (ranges must not overlap).
+  static void copy_elements(const float* src, float* dst, int64_t n) {
+    if constexpr (std::same_as<B, cpu>)
+      std::copy_n(src, n, dst);
+    else
+      buffer<B>::copy_elements(src, dst, n);
+  }
 
   /// Same elements, new shape (element counts must agree). In place.
   tensor& reshape(const ssl::shape& s) {

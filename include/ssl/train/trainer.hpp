@@ -9,6 +9,10 @@
 // Resume: a checkpoint holds the model (parameters + buffers), the optimizer state and
 // (step, epoch). The loader's batches are a pure function of (seed, epoch, step), so a run
 // resumed from a checkpoint continues exactly as the uninterrupted run would have.
+//
+// The backend is the method's (M::backend_type): for a device method each batch is uploaded once
+// (pinned staging), the optimizer must be of the same backend (sgd<cuda>, ...), and checkpoints
+// go through host copies (the same file format).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -51,13 +55,55 @@ struct train_summary {
 };
 
 namespace detail {
-template <class M>
-tensor_refs method_buffers(M& m) {
-  std::vector<std::pair<std::string, tensor<cpu>*>> raw;
-  if constexpr (requires { m.collect_buffers(raw, std::string{}); }) m.collect_buffers(raw, "");
-  tensor_refs out;
-  for (auto& [n, t] : raw) out.push_back({n, t});
-  return out;
+/// The model's checkpointed tensors (parameter values, then buffers) as host tensors, named as
+/// in the checkpoint: on the CPU the tensors themselves; on a device backend host copies,
+/// refreshed by pull() before a save and written back by push() after a load, so a GPU run
+/// writes the same file as a CPU run.
+template <class B>
+class checkpoint_tensors {
+ public:
+  template <class M>
+  checkpoint_tensors(M& m, const param_list<B>& params) {
+    for (const auto& r : params) model_.emplace_back(r.name, &r.p->value);
+    if constexpr (requires { m.collect_buffers(model_, std::string{}); }) m.collect_buffers(model_, "");
+    if constexpr (!std::same_as<B, cpu>)
+      for (const auto& [n, t] : model_) host_.emplace_back(t->shape());
+  }
+  tensor_refs refs() {
+    tensor_refs out;
+    for (size_t i = 0; i < model_.size(); ++i) {
+      if constexpr (std::same_as<B, cpu>)
+        out.push_back({model_[i].first, model_[i].second});
+      else
+        out.push_back({model_[i].first, &host_[i]});
+    }
+    return out;
+  }
+  void pull() {
+    if constexpr (!std::same_as<B, cpu>)
+      for (size_t i = 0; i < model_.size(); ++i) model_[i].second->copy_to_host(host_[i].data());
+  }
+  void push() {
+    if constexpr (!std::same_as<B, cpu>)
+      for (size_t i = 0; i < model_.size(); ++i) model_[i].second->copy_from_host(host_[i].data());
+  }
+
+ private:
+  std::vector<std::pair<std::string, tensor<B>*>> model_;
+  std::vector<tensor<cpu>> host_;  // device backends only
+};
+
+/// The loader's host batch on the method's backend: the views themselves on the CPU; on a
+/// device, one copy per view through pinned staging (copy_to_device), into reused tensors.
+template <class B>
+const std::vector<tensor<B>>& views_on_backend(const std::vector<tensor<cpu>>& host, std::vector<tensor<B>>& dev) {
+  if constexpr (std::same_as<B, cpu>) {
+    return host;
+  } else {
+    dev.resize(host.size());
+    for (size_t i = 0; i < host.size(); ++i) copy_to_device(host[i], dev[i]);
+    return dev;
+  }
 }
 }  // namespace detail
 
@@ -73,13 +119,16 @@ train_summary train(M& method, O& opt, Loader& loader, const trainer_options& o)
                      loader.dataset_size(), " images, batch size ", loader.options().batch_size, ")");
   const int64_t total = o.max_steps > 0 ? std::min(o.max_steps, o.epochs * steps_per_epoch) : o.epochs * steps_per_epoch;
 
-  param_list<cpu> params;
+  using B = typename M::backend_type;
+  param_list<B> params;
   method.collect(params, "");
-  const tensor_refs buffers = detail::method_buffers(method);
+  detail::checkpoint_tensors<B> model(method, params);
+  std::vector<tensor<B>> device_views;  // device backends: the batch, uploaded once per step
 
   int64_t step = 0;
   if (!o.resume_from.empty()) {
-    const training_state st = load_checkpoint(o.resume_from, params, opt, buffers);
+    const training_state st = load_checkpoint(o.resume_from, model.refs(), opt);
+    model.push();
     step = st.step;
   }
   auto save = [&](int64_t s) {
@@ -87,7 +136,8 @@ train_summary train(M& method, O& opt, Loader& loader, const trainer_options& o)
     training_state st;
     st.step = s;
     st.epoch = s / steps_per_epoch;
-    save_checkpoint(o.checkpoint_path, params, opt, st, buffers);
+    model.pull();
+    save_checkpoint(o.checkpoint_path, model.refs(), opt.state_dict(), st);
   };
 
   std::ofstream csv;
@@ -109,7 +159,7 @@ train_summary train(M& method, O& opt, Loader& loader, const trainer_options& o)
     while (auto b = loader.next()) {
       const auto ts = clock::now();
       for (auto& r : params) r.p->grad.zero();
-      const step_stats st = method.train_step(b->views);
+      const step_stats st = method.train_step(detail::views_on_backend(b->views, device_views));
       if (o.clip_grad_norm > 0) clip_grad_norm(params, o.clip_grad_norm);
       if (o.lr) opt.set_lr(o.lr(step, total));
       if (o.weight_decay) opt.set_weight_decay(o.weight_decay(step, total));

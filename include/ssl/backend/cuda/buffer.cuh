@@ -12,6 +12,7 @@
 
 #include "../../tensor/tensor.hpp"
 #include "context.cuh"
+#include "kernels/elementwise.cuh"
 
 namespace ssl {
 
@@ -89,6 +90,36 @@ class buffer<cuda> {
   float* data() { return a_.data(); }
   const float* data() const { return a_.data(); }
   int64_t size() const { return a_.size(); }
+
+  /// Every element = v: a memset for 0, a fill kernel otherwise (stream-ordered).
+  void fill(float v) {
+    if (size() == 0) return;
+    if (v == 0.0f) {
+      SSL_CUDA_CHECK(cudaMemsetAsync(data(), 0, a_.bytes(), gpu::stream()));
+      return;
+    }
+    gpu::kernels::fill<<<gpu::kernels::grid_for(size()), gpu::kernels::block_size, 0, gpu::stream()>>>(data(), v,
+                                                                                                     size());
+    SSL_CUDA_CHECK_LAUNCH("fill");
+  }
+  /// size() floats from host memory, in stream order; waits, so src may be reused on return
+  /// (for parameters and state, not per-batch data: that goes through copy_to_device).
+  void copy_from_host(const float* src) {
+    if (size() == 0) return;
+    SSL_CUDA_CHECK(cudaMemcpyAsync(data(), src, a_.bytes(), cudaMemcpyHostToDevice, gpu::stream()));
+    gpu::synchronize();
+  }
+  /// size() floats to host memory, after the stream's pending work.
+  void copy_to_host(float* dst) const {
+    if (size() == 0) return;
+    SSL_CUDA_CHECK(cudaMemcpyAsync(dst, data(), a_.bytes(), cudaMemcpyDeviceToHost, gpu::stream()));
+    gpu::synchronize();
+  }
+  /// Device-to-device copy of n floats on the stream.
+  static void copy_elements(const float* src, float* dst, int64_t n) {
+    if (n > 0)
+      SSL_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(n) * sizeof(float), cudaMemcpyDeviceToDevice, gpu::stream()));
+  }
 
  private:
   gpu::array<float> a_;

@@ -39,6 +39,18 @@ inline void conv2d_forward(const tensor<cuda>& x, const tensor<cuda>& w, const t
   SSL_CUDA_CHECK_LAUNCH("unpermute_add_bias");
 }
 
+namespace detail {
+/// dx = col2im(w^T dyp): dyp (O, N P) is dy in channels-first order (a workspace), dx (x's shape).
+inline void conv_input_grad(const conv2d_geometry& g, const tensor<cuda>& w, const float* dyp, tensor<cuda>& dx) {
+  const int64_t K = g.patch_size(), O = g.out_channels, cols = g.batch * g.out_pixels();
+  float* dcol = gpu::context::get().workspace(conv_dcol_slot, K * cols);
+  gemm(cuda{}, trans::yes, trans::no, K, cols, O, 1.0f, w.data(), K, dyp, cols, 0.0f, dcol, cols);
+  gpu::kernels::col2im<<<gpu::kernels::grid_for(dx.numel()), gpu::kernels::block_size, 0, gpu::stream()>>>(
+      dcol, conv_dims_of(g), dx.data());
+  SSL_CUDA_CHECK_LAUNCH("col2im");
+}
+}  // namespace detail
+
 /// Accumulates dw (+=) and db (+=, when given); writes dx when given.
 inline void conv2d_backward(const tensor<cuda>& x, const tensor<cuda>& w, const tensor<cuda>& dy, int64_t stride,
                             int64_t padding, tensor<cuda>* dx, tensor<cuda>& dw, tensor<cuda>* db) {
@@ -65,13 +77,30 @@ inline void conv2d_backward(const tensor<cuda>& x, const tensor<cuda>& w, const 
     gpu::kernels::row_sums_add<<<unsigned(O), 256, 0, gpu::stream()>>>(dyp, cols, db->data());
     SSL_CUDA_CHECK_LAUNCH("row_sums_add");
   }
-  if (dx) {
-    float* dcol = ctx.workspace(detail::conv_dcol_slot, K * cols);
-    gemm(cuda{}, trans::yes, trans::no, K, cols, O, 1.0f, w.data(), K, dyp, cols, 0.0f, dcol, cols);
-    gpu::kernels::col2im<<<gpu::kernels::grid_for(x.numel()), gpu::kernels::block_size, 0, gpu::stream()>>>(
-        dcol, d, dx->data());
-    SSL_CUDA_CHECK_LAUNCH("col2im");
-  }
+  if (dx) detail::conv_input_grad(g, w, dyp, *dx);
+}
+
+/// dw += dy ⋆ x (and db += sum of dy when given): the weight half of conv2d_backward.
+inline void conv2d_backward_weights(const tensor<cuda>& x, const tensor<cuda>& dy, int64_t stride, int64_t padding,
+                                    tensor<cuda>& dw, tensor<cuda>* db) {
+  // w only lends its shape to conv2d_backward's checks; dw has the same one.
+  conv2d_backward(x, dw, dy, stride, padding, nullptr, dw, db);
+}
+
+/// dx = w^T ⋆ dy for an input of shape x_shape: the input half of conv2d_backward, which needs
+/// neither x nor dw (so a caller may release x first).
+inline void conv2d_backward_input(const shape& x_shape, const tensor<cuda>& w, const tensor<cuda>& dy, int64_t stride,
+                                  int64_t padding, tensor<cuda>& dx) {
+  const conv2d_geometry g = conv2d_geometry_of(x_shape, w.shape(), stride, padding);
+  expect_shape(dy, shape{g.batch, g.out_channels, g.out_h, g.out_w}, "conv2d backward dy");
+  if (!(dx.shape() == x_shape)) dx = tensor<cuda>(x_shape);
+  const int64_t P = g.out_pixels(), O = g.out_channels, cols = g.batch * P;
+  if (cols == 0) return;
+  float* dyp = gpu::context::get().workspace(detail::conv_out_slot, O * cols);
+  gpu::kernels::permute_channels_first<<<gpu::kernels::grid_for(O * cols), gpu::kernels::block_size, 0,
+                                         gpu::stream()>>>(dy.data(), g.batch, O, P, dyp);
+  SSL_CUDA_CHECK_LAUNCH("permute_channels_first");
+  detail::conv_input_grad(g, w, dyp, dx);
 }
 
 }  // namespace ssl::ops

@@ -7,17 +7,8 @@
 
 namespace ssl::ops {
 
-/// t = v everywhere (tensor<cuda> has no fill(); this is it).
-inline void fill(tensor<cuda>& t, float v) {
-  if (t.numel() == 0) return;
-  if (v == 0.0f) {
-    SSL_CUDA_CHECK(cudaMemsetAsync(t.data(), 0, size_t(t.numel()) * sizeof(float), gpu::stream()));
-    return;
-  }
-  gpu::kernels::fill<<<gpu::kernels::grid_for(t.numel()), gpu::kernels::block_size, 0, gpu::stream()>>>(t.data(), v,
-                                                                                                         t.numel());
-  SSL_CUDA_CHECK_LAUNCH("fill");
-}
+/// t = v everywhere (the same as t.fill(v)).
+inline void fill(tensor<cuda>& t, float v) { t.fill(v); }
 inline void zero(tensor<cuda>& t) { fill(t, 0.0f); }
 
 /// A device tensor of shape s filled with v.

@@ -5,6 +5,7 @@
 //   G = (P - onehot(p)) / 2N,  d zn = (G + G^T) zn / tau  (two GEMMs: G zn, then + G^T zn),
 //   then back through the normalisation.
 // The loss stays on the device (value, one element), so a training step never waits for it.
+#include "../../losses/nt_xent.hpp"
 #include "gemm.cuh"
 #include "kernels/nt_xent.cuh"
 #include "layer_norm.cuh"  // detail::row_threads
@@ -47,3 +48,12 @@ inline nt_xent_device_result nt_xent(const tensor<cuda>& z, float temperature) {
 }
 
 }  // namespace ssl::ops
+
+namespace ssl {
+
+/// ssl::nt_xent on device embeddings (found by nt_xent::operator() for tensor<cuda>).
+inline ops::nt_xent_device_result device_nt_xent(const nt_xent& loss, const tensor<cuda>& z) {
+  return ops::nt_xent(z, loss.temperature());
+}
+
+}  // namespace ssl

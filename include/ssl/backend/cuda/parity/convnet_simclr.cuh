@@ -77,7 +77,7 @@ class convnet_simclr {
     if constexpr (std::is_same_v<B, cpu>) {
       param_list<cpu> list;
       for (int i = 0; i < param_count; ++i) list.push_back({"p" + std::to_string(i), &params_[size_t(i)]});
-      optimizer_ = std::make_unique<sgd>(list, sgd_options{w1_lr, w1_momentum, w1_weight_decay, false});
+      optimizer_ = std::make_unique<sgd<cpu>>(list, sgd_options{w1_lr, w1_momentum, w1_weight_decay, false});
     }
   }
 
@@ -193,7 +193,7 @@ class convnet_simclr {
   std::array<bn_stats<B>, convs + 1> mean_, var_, invstd_;
   std::array<tensor<B>, convs + 1> running_mean_, running_var_;
   tensor<B> feat_, hidden_, hact_;
-  std::unique_ptr<sgd> optimizer_;  // CPU only
+  std::unique_ptr<sgd<cpu>> optimizer_;  // CPU only
 };
 
 }  // namespace ssl::parity

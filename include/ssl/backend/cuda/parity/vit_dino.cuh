@@ -100,7 +100,7 @@ class vit_dino {
     t_head_ = dino_head_ops<B>(teacher_, "teacher.head.", ti);
     center_ = zeros<B>(shape{out});
     if constexpr (std::is_same_v<B, cpu>) {
-      optimizer_ = std::make_unique<adamw>(student_.list(), adamw_options{w3_lr, w3_beta1, w3_beta2, w3_eps,
+      optimizer_ = std::make_unique<adamw<cpu>>(student_.list(), adamw_options{w3_lr, w3_beta1, w3_beta2, w3_eps,
                                                                           w3_weight_decay});
       loss_ = dino(out, w3_student_t, w3_teacher_t, w3_center_momentum);
     } else {
@@ -209,7 +209,7 @@ class vit_dino {
   tensor<B> center_, teacher_out_;
   int64_t steps_ = 0;
   std::vector<tensor<B>> exp_avg_, exp_avg_sq_;  // GPU only
-  std::unique_ptr<adamw> optimizer_;            // CPU only
+  std::unique_ptr<adamw<cpu>> optimizer_;            // CPU only
   dino loss_;                                    // CPU only
 };
 

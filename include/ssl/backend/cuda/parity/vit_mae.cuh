@@ -48,7 +48,7 @@ class vit_mae {
     pred_w_ = &store_.add("decoder.pred.weight", init.trunc_normal(shape{patch_dim, dec_dim}));
     pred_b_ = &store_.add("decoder.pred.bias", host_init::constant(shape{patch_dim}, 0.0f));
     if constexpr (std::is_same_v<B, cpu>) {
-      optimizer_ = std::make_unique<adamw>(store_.list(), adamw_options{w2_lr, w2_beta1, w2_beta2, w2_eps,
+      optimizer_ = std::make_unique<adamw<cpu>>(store_.list(), adamw_options{w2_lr, w2_beta1, w2_beta2, w2_eps,
                                                                         w2_weight_decay});
     } else {
       for (int64_t i = 0; i < store_.size(); ++i) {
@@ -147,7 +147,7 @@ class vit_mae {
   *pred_w_ = nullptr, *pred_b_ = nullptr;
   vit_stack<B> decoder_;
   std::vector<tensor<B>> exp_avg_, exp_avg_sq_;  // GPU only
-  std::unique_ptr<adamw> optimizer_;            // CPU only
+  std::unique_ptr<adamw<cpu>> optimizer_;            // CPU only
 };
 
 }  // namespace ssl::parity
