@@ -84,7 +84,7 @@ TEST_CASE("byol: the target starts as a copy and follows the online network by a
 
 TEST_CASE("byol: checkpoint buffers include the target network") {
   auto m = make_byol();
-  ssl::methods_detail::buffer_list b;
+  ssl::methods_detail::buffer_list<> b;
   m.collect_buffers(b, "");
   bool target_weight = false, online_bn = false;
   for (auto& [name, t] : b) {

@@ -181,7 +181,7 @@ TEST_CASE("dino: works with convnet_s (BN teacher in train mode) and learns on f
   CHECK(std::isfinite(last));
   CHECK(last < first);
   // teacher BN statistics moved (train-mode forward), so its running mean is no longer 0
-  ssl::methods_detail::buffer_list bufs;
+  ssl::methods_detail::buffer_list<> bufs;
   m.collect_buffers(bufs, "");
   bool found = false;
   for (auto& [name, t] : bufs)

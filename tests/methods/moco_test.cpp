@@ -44,7 +44,7 @@ TEST_CASE("moco v2: keys are enqueued after the step, FIFO, wrapping around the 
   CHECK(m.pointer() == 2);
   CHECK(max_diff(m.queue(), q0) > 0.0);
   // the queue and its pointer are checkpoint buffers
-  ssl::methods_detail::buffer_list b;
+  ssl::methods_detail::buffer_list<> b;
   m.collect_buffers(b, "");
   bool queue = false, ptr = false, key = false, shuffle = false;
   for (auto& [name, t] : b) {
@@ -168,7 +168,7 @@ TEST_CASE("moco v2: key_bn running keeps the former eval-mode keys with the quer
   CHECK(max_diff(m.compute_keys(views[1]), m.key_head().infer(m.key_encoder().infer(views[1]))) == 0.0);
   m.train_step(views);  // updates the query head's running statistics
   m.after_step({1, 10, 0});
-  ssl::methods_detail::buffer_list qb, kb;
+  ssl::methods_detail::buffer_list<> qb, kb;
   m.head().collect_buffers(qb, "");
   m.key_head().collect_buffers(kb, "");
   REQUIRE(!qb.empty());

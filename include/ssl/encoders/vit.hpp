@@ -15,14 +15,23 @@
 // Paths: forward/backward (features), forward_tokens/backward_tokens (all tokens, optional mask;
 // MAE, MaskFeat, DINO patch losses), infer/infer_tokens (no saved state), attention(x, layer)
 // and cls_attention(x) (DINO attention maps).
+// Backends: vit<cuda> (under nvcc) runs the same paths with the device token ops; token masks stay
+// host index lists (uploaded by ops::gather_tokens / scatter_tokens).
+#include <concepts>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "../backend/cpu/vit_ops.hpp"
 #include "../nn/layer_norm.hpp"
 #include "../nn/patch_embed.hpp"
 #include "../nn/pos_embed.hpp"
 #include "../nn/transformer_block.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/gemm.cuh"  // the tensor<cuda> overloads of the same ops
+#include "../backend/cuda/tokens.cuh"
+#include "../backend/cuda/vit_ops.cuh"
+#endif
 
 namespace ssl {
 
@@ -136,13 +145,18 @@ class vit {
     if (!s.gather.empty()) g = ops::scatter_tokens(g, s.gather, s.full_tokens);
     g = pos_.backward(s.pos, g);
     const int64_t N = g.dim(0), T = g.dim(1), D = opt_.dim;
-    tensor<B> dpatch(shape{N, T - 1, D});
-    for (int64_t n = 0; n < N; ++n) {
-      const float* src = g.data() + n * T * D;
-      for (int64_t c = 0; c < D; ++c) cls_.grad[c] += src[c];
-      std::copy_n(src + D, (T - 1) * D, dpatch.data() + n * (T - 1) * D);
+    if constexpr (std::same_as<B, cpu>) {
+      tensor<B> dpatch(shape{N, T - 1, D});
+      for (int64_t n = 0; n < N; ++n) {
+        const float* src = g.data() + n * T * D;
+        for (int64_t c = 0; c < D; ++c) cls_.grad[c] += src[c];
+        std::copy_n(src + D, (T - 1) * D, dpatch.data() + n * (T - 1) * D);
+      }
+      return patch_.backward(s.patch, dpatch);
+    } else {  // dcls += sum_n g[n, 0]; the patch tokens' gradient is g[:, 1:]
+      ops::sum_batch(ops::slice_tokens(g, 0, 1), cls_.grad);
+      return patch_.backward(s.patch, ops::slice_tokens(g, 1, T - 1));
     }
-    return patch_.backward(s.patch, dpatch);
   }
 
   /// Inference on all (or the masked subset of) tokens. When `attn` is given, attn->at(i)
@@ -170,11 +184,18 @@ class vit {
   }
   /// The [CLS] query's attention over all T tokens ([CLS] first) in the last block: (N, H, T).
   tensor<B> cls_attention(const tensor<B>& x) const {
-    const tensor<B> p = attention(x, -1);
+    tensor<B> p = attention(x, -1);
     const int64_t N = p.dim(0), H = p.dim(1), T = p.dim(2);
-    tensor<B> out(shape{N, H, T});
-    for (int64_t nh = 0; nh < N * H; ++nh) std::copy_n(p.data() + nh * T * T, T, out.data() + nh * T);
-    return out;
+    if constexpr (std::same_as<B, cpu>) {
+      tensor<B> out(shape{N, H, T});
+      for (int64_t nh = 0; nh < N * H; ++nh) std::copy_n(p.data() + nh * T * T, T, out.data() + nh * T);
+      return out;
+    } else {  // row 0 of each (T, T) map: p viewed as (N H, T, T) token rows
+      p.reshape(shape{N * H, T, T});
+      tensor<B> out = ops::slice_tokens(p, 0, 1);
+      out.reshape(shape{N, H, T});
+      return out;
+    }
   }
 
   // ---- features (Encoder) -----------------------------------------------------------------
@@ -186,38 +207,46 @@ class vit {
   tensor<B> backward(const saved_type& s, const tensor<B>& dy) {
     const int64_t N = dy.dim(0), D = opt_.dim, T = int64_t(s.gather.empty() ? s.full_tokens : s.gather.size() / N);
     expect_shape(dy, shape{N, D}, "vit::backward dy");
-    tensor<B> dt(shape{N, T, D}, 0.0f);
-    for (int64_t n = 0; n < N; ++n) {
-      const float* g = dy.data() + n * D;
-      float* r = dt.data() + n * T * D;
-      if (s.pool == vit_pool::cls) {
-        std::copy_n(g, D, r);
-      } else {
-        const float w = 1.0f / float(T - 1);
-        for (int64_t t = 1; t < T; ++t)
-          for (int64_t c = 0; c < D; ++c) r[t * D + c] = g[c] * w;
+    if constexpr (std::same_as<B, cpu>) {
+      tensor<B> dt(shape{N, T, D}, 0.0f);
+      for (int64_t n = 0; n < N; ++n) {
+        const float* g = dy.data() + n * D;
+        float* r = dt.data() + n * T * D;
+        if (s.pool == vit_pool::cls) {
+          std::copy_n(g, D, r);
+        } else {
+          const float w = 1.0f / float(T - 1);
+          for (int64_t t = 1; t < T; ++t)
+            for (int64_t c = 0; c < D; ++c) r[t * D + c] = g[c] * w;
+        }
       }
+      return backward_tokens(s, dt);
+    } else {
+      return backward_tokens(s, pool_backward_device(dy, T, s.pool));
     }
-    return backward_tokens(s, dt);
   }
   tensor<B> infer(const tensor<B>& x) const { return pool_tokens(infer_tokens(x), pool_); }
 
   /// [CLS] output or mean of the patch outputs of a (N, T, D) token tensor -> (N, D).
   static tensor<B> pool_tokens(const tensor<B>& tokens, vit_pool p) {
     const int64_t N = tokens.dim(0), T = tokens.dim(1), D = tokens.dim(2);
-    tensor<B> f(shape{N, D}, 0.0f);
-    for (int64_t n = 0; n < N; ++n) {
-      const float* r = tokens.data() + n * T * D;
-      float* o = f.data() + n * D;
-      if (p == vit_pool::cls) {
-        std::copy_n(r, D, o);
-      } else {
-        for (int64_t t = 1; t < T; ++t)
-          for (int64_t c = 0; c < D; ++c) o[c] += r[t * D + c];
-        for (int64_t c = 0; c < D; ++c) o[c] /= float(T - 1);
+    if constexpr (std::same_as<B, cpu>) {
+      tensor<B> f(shape{N, D}, 0.0f);
+      for (int64_t n = 0; n < N; ++n) {
+        const float* r = tokens.data() + n * T * D;
+        float* o = f.data() + n * D;
+        if (p == vit_pool::cls) {
+          std::copy_n(r, D, o);
+        } else {
+          for (int64_t t = 1; t < T; ++t)
+            for (int64_t c = 0; c < D; ++c) o[c] += r[t * D + c];
+          for (int64_t c = 0; c < D; ++c) o[c] /= float(T - 1);
+        }
       }
+      return f;
+    } else {
+      return pool_device(tokens, p);
     }
-    return f;
   }
 
   void collect(param_list<B>& out, const std::string& prefix) {
@@ -244,6 +273,40 @@ class vit {
                        "vit: expected images (N, ", opt_.in_channels, ", H, W) with H, W multiples of ", opt_.patch,
                        ", got ", x.shape());
   }
+  /// pool_tokens on the device: the [CLS] rows, or per sample f[n] = 1^T tokens[n, 1:] / (T - 1),
+  /// one strided-batched GEMM against a ones vector (batch stride 0).
+  static tensor<B> pool_device(const tensor<B>& tokens, vit_pool p) {
+    const int64_t N = tokens.dim(0), T = tokens.dim(1), D = tokens.dim(2);
+    if (p == vit_pool::cls) {
+      tensor<B> f = ops::slice_tokens(tokens, 0, 1);
+      f.reshape(shape{N, D});
+      return f;
+    }
+    tensor<B> f(shape{N, D}, 0.0f);
+    const tensor<B> ones(shape{T - 1}, 1.0f);
+#if defined(__CUDACC__)  // (1, T-1) x (T-1, D) per sample
+    ops::gemm_strided_batched(B{}, ops::trans::no, ops::trans::no, 1, D, T - 1, 1.0f / float(T - 1), ones.data(), T - 1,
+                              0, tokens.data() + D, D, T * D, 0.0f, f.data(), D, D, N);
+#endif
+    return f;
+  }
+  /// Adjoint of pool_device: dy (N, D) -> dtokens (N, T, D) (dy at [CLS], or dy / (T - 1) at every patch).
+  static tensor<B> pool_backward_device(const tensor<B>& dy, int64_t T, vit_pool p) {
+    const int64_t N = dy.dim(0), D = dy.dim(1);
+    if (p == vit_pool::cls) {
+      tensor<B> g = dy;
+      g.reshape(shape{N, 1, D});
+      return ops::unslice_tokens(g, T, 0);
+    }
+    tensor<B> dt(shape{N, T, D}, 0.0f);
+    const tensor<B> ones(shape{T - 1}, 1.0f);
+#if defined(__CUDACC__)  // (T-1, 1) x (1, D) per sample, into rows 1.. of each sample
+    ops::gemm_strided_batched(B{}, ops::trans::no, ops::trans::no, T - 1, D, 1, 1.0f / float(T - 1), ones.data(), 1, 0,
+                              dy.data(), D, D, 0.0f, dt.data() + D, D, T * D, N);
+#endif
+    return dt;
+  }
+
   /// Row indices into [CLS, patches]: 0 then 1 + keep, per sample.
   static std::vector<int32_t> gather_rows(const token_mask& m, int64_t N, int64_t L) {
     check<shape_error>(m.batch == N && m.tokens == L, "vit: the token mask is for ", m.batch, " samples of ", m.tokens,

@@ -18,6 +18,9 @@
 #include "../backend/cpu/weight_norm.hpp"
 #include "../nn/gelu.hpp"
 #include "../nn/linear.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/weight_norm.cuh"
+#endif
 
 namespace ssl {
 

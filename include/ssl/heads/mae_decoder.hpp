@@ -10,15 +10,21 @@
 // Names: embed.*, mask_token (1,1,D), pos_embed, blocks.<i>.*, norm.*, pred.* (MAE's decoder_* names
 // without the prefix). W2 sizes (D_enc 192, D 128, depth 2, 4 heads, P 16, L 49): 430,096 parameters.
 // Init: linears trunc_normal(0.02) (MAE uses xavier; W2 is silent, ViT's rule kept), mask_token normal(0.02).
+// The token plumbing is ops::unshuffle_tokens / slice_tokens and their adjoints (backend/cpu/vit_ops.hpp,
+// backend/cuda/vit_ops.cuh under nvcc), so mae_decoder<cuda> runs the same step on the GPU.
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "../backend/cpu/vit_ops.hpp"
 #include "../nn/layer_norm.hpp"
 #include "../nn/patch_embed.hpp"
 #include "../nn/pos_embed.hpp"
 #include "../nn/transformer_block.hpp"
 #include "../core/profile.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/vit_ops.cuh"  // the tensor<cuda> overloads of the same ops
+#endif
 
 namespace ssl {
 
@@ -60,7 +66,9 @@ class mae_decoder {
     embed_.reset_trunc_normal(0.02f, gen.fork(3));
     pred_.reset_trunc_normal(0.02f, gen.fork(4));
     rng mg = gen.fork(5);
-    for (int64_t c = 0; c < o.dim; ++c) mask_token_.value[c] = mg.normal(0.0f, 0.02f);
+    tensor<cpu> mask_token(shape{1, 1, o.dim});  // drawn on the host on every backend
+    for (int64_t c = 0; c < o.dim; ++c) mask_token[c] = mg.normal(0.0f, 0.02f);
+    mask_token_.value.copy_from_host(mask_token.data());
     for (int64_t i = 0; i < o.depth; ++i)
       blocks_.emplace_back(
           transformer_block_options{.dim = o.dim, .heads = o.heads, .mlp_ratio = o.mlp_ratio, .norm_eps = o.norm_eps},
@@ -80,7 +88,7 @@ class mae_decoder {
     s.embed = std::move(e.saved);
     s.restore = m.restore;
     s.kept = m.kept;
-    tensor<B> full = pos_.infer(unshuffle(e.y, m.restore, m.kept), opt_.grid, opt_.grid);
+    tensor<B> full = pos_.infer(ops::unshuffle_tokens(e.y, m.restore, m.kept, mask_token_.value), opt_.grid, opt_.grid);
     s.pos = {opt_.grid, opt_.grid};
     s.blocks.resize(blocks_.size());
     for (size_t i = 0; i < blocks_.size(); ++i) {
@@ -90,7 +98,7 @@ class mae_decoder {
     }
     auto n = norm_.forward(full);
     s.norm = std::move(n.saved);
-    auto p = pred_.forward(drop_first(n.y));
+    auto p = pred_.forward(ops::slice_tokens(n.y, 1, num_patches()));  // [CLS] dropped
     s.pred = std::move(p.saved);
     out.y = std::move(p.y);
     return out;
@@ -99,39 +107,24 @@ class mae_decoder {
   /// dpred (N, L, P) -> dlatent (N, 1 + K, D_enc); accumulates parameter gradients.
   tensor<B> backward(const saved_type& s, const tensor<B>& dpred) {
     SSL_PROFILE_SCOPE("token gather/scatter");
-    const int64_t L = num_patches(), D = opt_.dim;
+    const int64_t L = num_patches();
     check<shape_error>(dpred.rank() == 3 && dpred.dim(1) == L && dpred.dim(2) == opt_.patch_dim,
                        "mae_decoder::backward: expected dpred (N, ", L, ", ", opt_.patch_dim, "), got ", dpred.shape());
     const tensor<B> dtok = pred_.backward(s.pred, dpred);  // (N, L, D)
-    const int64_t N = dtok.dim(0);
-    tensor<B> g(shape{N, 1 + L, D}, 0.0f);
-    for (int64_t n = 0; n < N; ++n) std::copy_n(dtok.data() + n * L * D, L * D, g.data() + (n * (1 + L) + 1) * D);
-    g = norm_.backward(s.norm, g);
+    tensor<B> g = norm_.backward(s.norm, ops::unslice_tokens(dtok, 1 + L, 1));  // [CLS] row: 0
     for (size_t i = blocks_.size(); i-- > 0;) g = blocks_[i].backward(s.blocks[i], g);
     g = pos_.backward(s.pos, g);
     // Adjoint of the unshuffle: kept positions go back to their latent rows, hidden ones to the mask token.
-    const int64_t K = s.kept;
-    tensor<B> de(shape{N, 1 + K, D});
-    for (int64_t n = 0; n < N; ++n) {
-      const float* src = g.data() + n * (1 + L) * D;
-      float* dst = de.data() + n * (1 + K) * D;
-      std::copy_n(src, D, dst);
-      for (int64_t l = 0; l < L; ++l) {
-        const int32_t r = s.restore[size_t(n * L + l)];
-        if (r < K)
-          std::copy_n(src + (1 + l) * D, D, dst + (1 + r) * D);
-        else
-          for (int64_t c = 0; c < D; ++c) mask_token_.grad[c] += src[(1 + l) * D + c];
-      }
-    }
+    const tensor<B> de = ops::unshuffle_tokens_backward(g, s.restore, s.kept, mask_token_.grad);
     return embed_.backward(s.embed, de);
   }
 
   tensor<B> infer(const tensor<B>& latent, const token_mask& m) const {
     check_input(latent, m);
-    tensor<B> full = pos_.infer(unshuffle(embed_.infer(latent), m.restore, m.kept), opt_.grid, opt_.grid);
+    tensor<B> full = pos_.infer(ops::unshuffle_tokens(embed_.infer(latent), m.restore, m.kept, mask_token_.value),
+                                opt_.grid, opt_.grid);
     for (const auto& b : blocks_) full = b.infer(full);
-    return pred_.infer(drop_first(norm_.infer(full)));
+    return pred_.infer(ops::slice_tokens(norm_.infer(full), 1, num_patches()));
   }
 
   void collect(param_list<B>& out, const std::string& prefix) {
@@ -151,28 +144,6 @@ class mae_decoder {
                        ") ([CLS] + kept patches), got ", latent.shape());
     check<shape_error>(m.tokens == num_patches(), "mae_decoder: the mask covers ", m.tokens,
                        " patches, the decoder expects ", num_patches());
-  }
-  /// e (N, 1 + K, D) -> (N, 1 + L, D) in patch order, mask tokens at hidden patches.
-  tensor<B> unshuffle(const tensor<B>& e, const std::vector<int32_t>& restore, int64_t K) const {
-    const int64_t N = e.dim(0), L = num_patches(), D = opt_.dim;
-    tensor<B> full(shape{N, 1 + L, D});
-    for (int64_t n = 0; n < N; ++n) {
-      const float* src = e.data() + n * (1 + K) * D;
-      float* dst = full.data() + n * (1 + L) * D;
-      std::copy_n(src, D, dst);
-      for (int64_t l = 0; l < L; ++l) {
-        const int32_t r = restore[size_t(n * L + l)];
-        std::copy_n(r < K ? src + (1 + r) * D : mask_token_.value.data(), D, dst + (1 + l) * D);
-      }
-    }
-    return full;
-  }
-  /// (N, 1 + L, D) -> (N, L, D): drops [CLS].
-  static tensor<B> drop_first(const tensor<B>& x) {
-    const int64_t N = x.dim(0), T = x.dim(1), D = x.dim(2);
-    tensor<B> y(shape{N, T - 1, D});
-    for (int64_t n = 0; n < N; ++n) std::copy_n(x.data() + (n * T + 1) * D, (T - 1) * D, y.data() + n * (T - 1) * D);
-    return y;
   }
 
   mae_decoder_options opt_;

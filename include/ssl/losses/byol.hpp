@@ -4,6 +4,8 @@
 //   L = 1/N sum_i |pn_i - zn_i|^2 = 1/N sum_i (2 - 2 cos(p_i, z_i)).
 // Gradient: d pn_i = -2 zn_i / N, then back through the normalisation of p.
 // The symmetric BYOL loss is byol(p1, z2) + byol(p2, z1), summed by the method.
+#include <concepts>
+
 #include "detail/row_math.hpp"
 
 namespace ssl {
@@ -48,6 +50,17 @@ class byol {
   cosine_regression_result operator()(const tensor<cpu>& p, const tensor<cpu>& z) const {
     return losses_detail::cosine_regression(p, z, 2.0f, -2.0f, "byol");
   }
+  // p, z on a device backend: the same loss there (backend/cuda/byol.cuh, under nvcc); the
+  // result's `value` is a (1) device tensor, so the step never waits for it.
+  template <class B>
+    requires(!std::same_as<B, cpu>)
+  auto operator()(const tensor<B>& p, const tensor<B>& z) const {
+    return device_byol(*this, p, z);
+  }
 };
 
 }  // namespace ssl
+
+#if defined(__CUDACC__)
+#include "../backend/cuda/byol.cuh"
+#endif

@@ -5,7 +5,11 @@
 //   L = [ (1 - eps) sum_i w_yi (-log p_i,yi) + eps/C sum_i sum_c w_c (-log p_ic) ] / sum_i w_yi.
 // Gradient: d logits_i = [ (1 - eps) w_yi (p_i - e_yi) + eps/C (W p_i - w) ] / sum_i w_yi,
 //   W = sum_c w_c. (Used by the pretext tasks, the linear probe and colorization's rebalancing.)
+// On a device backend (under nvcc) the same loss runs there (backend/cuda/cross_entropy.cuh); the
+// labels stay a host list, checked on the host and uploaded by the op.
+#include <concepts>
 #include <span>
+#include <vector>
 
 #include "detail/row_math.hpp"
 
@@ -73,6 +77,18 @@ class cross_entropy {
   cross_entropy_result operator()(const tensor<cpu>& logits, const std::vector<int64_t>& labels) const {
     return (*this)(logits, std::span<const int64_t>(labels));
   }
+  // logits: (N, C) on a device backend, labels: N host indices. The result's `value` is a (1)
+  // device tensor (the step never waits for it), `grad_logits` a device tensor (N, C).
+  template <class B>
+    requires(!std::same_as<B, cpu>)
+  auto operator()(const tensor<B>& logits, std::span<const int64_t> labels) const {
+    return device_cross_entropy(*this, logits, labels);
+  }
+  template <class B>
+    requires(!std::same_as<B, cpu>)
+  auto operator()(const tensor<B>& logits, const std::vector<int64_t>& labels) const {
+    return device_cross_entropy(*this, logits, std::span<const int64_t>(labels));
+  }
 
  private:
   float smoothing_ = 0.0f;
@@ -80,3 +96,7 @@ class cross_entropy {
 };
 
 }  // namespace ssl
+
+#if defined(__CUDACC__)
+#include "../backend/cuda/cross_entropy.cuh"
+#endif

@@ -122,6 +122,20 @@ class dino {
     return res;
   }
 
+  /// Device logits (backend/cuda/dino_loss.cuh, under nvcc): the same loss with the center given
+  /// on the device (a device method keeps its center there); `value` stays a (1) device tensor.
+  template <class B>
+    requires(!std::same_as<B, cpu>)
+  auto operator()(const tensor<B>& student, const tensor<B>& teacher, const tensor<B>& center) const {
+    return device_dino(*this, student, teacher, center);
+  }
+  /// center (K) on the device <- m center + (1 - m) mean over the teacher rows.
+  template <class B>
+    requires(!std::same_as<B, cpu>)
+  void update_center(tensor<B>& center, const tensor<B>& teacher) const {
+    device_dino_update_center(*this, center, teacher);
+  }
+
   /// After the step: c <- m c + (1 - m) mean over all teacher rows. teacher: (G, B, K) or (R, K).
   void update_center(const tensor<cpu>& teacher) {
     const int64_t K = center_.numel();
@@ -141,3 +155,7 @@ class dino {
 };
 
 }  // namespace ssl
+
+#if defined(__CUDACC__)
+#include "../backend/cuda/dino_loss.cuh"
+#endif

@@ -19,6 +19,15 @@ class koleo {
  public:
   explicit koleo(float eps = 1e-8f) : eps_(eps) { losses_detail::expect_positive(eps, "koleo eps"); }
 
+  float eps() const { return eps_; }
+
+  // x: (N, D) on a device backend (backend/cuda/koleo.cuh, under nvcc); `value` a (1) device tensor.
+  template <class B>
+    requires(!std::same_as<B, cpu>)
+  auto operator()(const tensor<B>& x) const {
+    return device_koleo(*this, x);
+  }
+
   // x: (N, D), N >= 2
   koleo_result operator()(const tensor<cpu>& x) const {
     namespace ld = losses_detail;
@@ -66,3 +75,7 @@ class koleo {
 };
 
 }  // namespace ssl
+
+#if defined(__CUDACC__)
+#include "../backend/cuda/koleo.cuh"
+#endif

@@ -7,6 +7,11 @@
 //   e_nl = 1/P sum_p (pred_nlp - t'_nlp)^2,   L = sum_nl mask_nl e_nl / sum_nl mask_nl.
 // Gradient: d pred_nlp = 2 mask_nl (pred_nlp - t'_nlp) / (P sum mask). The target is data.
 // MaskFeat's HoG targets use the same loss with the HoG features as `target` (norm_pix off).
+// On a device backend (tensor<cuda>, under nvcc) the same loss runs there (backend/cuda/
+// masked_reconstruction.cuh); the mask stays a host tensor and the result's `value` is a (1)
+// device tensor, so the step never waits for it.
+#include <concepts>
+
 #include "detail/row_math.hpp"
 #include "../core/profile.hpp"
 
@@ -45,6 +50,7 @@ class masked_reconstruction {
     check<value_error>(var_eps >= 0.0f, "masked_reconstruction var_eps: expected >= 0, got ", var_eps);
   }
   bool norm_pix() const { return norm_pix_; }
+  float var_eps() const { return eps_; }
 
   // pred: (N, L, P), target: (N, L, P), mask: (N, L) of 0/1
   masked_reconstruction_result operator()(const tensor<cpu>& pred, const tensor<cpu>& target,
@@ -84,6 +90,12 @@ class masked_reconstruction {
     res.value = float(losses_detail::ordered_sum(row_err) / mask_sum);
     return res;
   }
+  // pred, target: (N, L, P) on a device backend; mask: (N, L) on the host.
+  template <class B>
+    requires(!std::same_as<B, cpu>)
+  auto operator()(const tensor<B>& pred, const tensor<B>& target, const tensor<cpu>& mask) const {
+    return device_masked_reconstruction(*this, pred, target, mask);
+  }
 
  private:
   bool norm_pix_ = true;
@@ -91,3 +103,7 @@ class masked_reconstruction {
 };
 
 }  // namespace ssl
+
+#if defined(__CUDACC__)
+#include "../backend/cuda/masked_reconstruction.cuh"
+#endif

@@ -12,10 +12,16 @@
 //
 // moco_queue: the fixed-size FIFO of keys; `enqueue(keys)` after the step overwrites the
 // oldest rows (ring buffer), storing L2-normalised keys as MoCo does.
+#include <concepts>
+
 #include "../core/rng.hpp"
 #include "info_nce.hpp"
 
 namespace ssl {
+
+/// keys (B, D) with every row scaled to unit length, as the queue stores them (the device
+/// overload: backend/cuda/info_nce.cuh).
+inline tensor<cpu> unit_keys(const tensor<cpu>& keys) { return losses_detail::normalize_rows(keys, keys.dim(0)).z; }
 
 class moco_queue {
  public:
@@ -80,6 +86,13 @@ class moco {
     check<shape_error>(queue.size() > 0, "moco: the queue is empty (default-constructed)");
     return (*this)(q, k, queue.keys());
   }
+  // q, k, queue on a device backend: the same loss there (backend/cuda/info_nce.cuh, under nvcc);
+  // the result's `value` is a (1) device tensor, so the step never waits for it.
+  template <class B>
+    requires(!std::same_as<B, cpu>)
+  auto operator()(const tensor<B>& q, const tensor<B>& k, const tensor<B>& queue) const {
+    return device_moco(*this, q, k, queue);
+  }
 
  private:
   float temperature_;
@@ -104,6 +117,12 @@ class moco_v3 {
     auto a = contrast(q1, k2, "moco_v3 (q1, k2)");
     auto b = contrast(q2, k1, "moco_v3 (q2, k1)");
     return {a.value + b.value, std::move(a.grad_q), std::move(b.grad_q)};
+  }
+  // On a device backend (backend/cuda/info_nce.cuh, under nvcc); `value` stays a (1) device tensor.
+  template <class B>
+    requires(!std::same_as<B, cpu>)
+  auto operator()(const tensor<B>& q1, const tensor<B>& q2, const tensor<B>& k1, const tensor<B>& k2) const {
+    return device_moco_v3(*this, q1, q2, k1, k2);
   }
 
  private:
@@ -136,3 +155,7 @@ class moco_v3 {
 };
 
 }  // namespace ssl
+
+#if defined(__CUDACC__)
+#include "../backend/cuda/info_nce.cuh"
+#endif

@@ -14,6 +14,16 @@ class simsiam {
   cosine_regression_result operator()(const tensor<cpu>& p, const tensor<cpu>& z) const {
     return losses_detail::cosine_regression(p, z, 0.0f, -1.0f, "simsiam");
   }
+  // p, z on a device backend (backend/cuda/byol.cuh, under nvcc); `value` stays a (1) device tensor.
+  template <class B>
+    requires(!std::same_as<B, cpu>)
+  auto operator()(const tensor<B>& p, const tensor<B>& z) const {
+    return device_simsiam(*this, p, z);
+  }
 };
 
 }  // namespace ssl
+
+#if defined(__CUDACC__)
+#include "../backend/cuda/byol.cuh"
+#endif

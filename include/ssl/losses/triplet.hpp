@@ -16,7 +16,12 @@
 //               or the farthest negative if none is; mean over positive pairs (FaceNet; as
 //               TensorFlow Addons' triplet_semihard_loss).
 //   Mining is a selection (no gradient); the gradient flows through the chosen distances.
+//
+// On a device backend (under nvcc) both run there (backend/cuda/triplet.cuh, triplet_mining.cuh);
+// labels stay a host list, checked on the host and uploaded by the op.
+#include <concepts>
 #include <span>
+#include <vector>
 
 #include "detail/row_math.hpp"
 
@@ -106,6 +111,12 @@ class triplet {
     }
     return r;
   }
+  // anchor, positive, negative: (N, D) on a device backend. `value` is a (1) device tensor.
+  template <class B>
+    requires(!std::same_as<B, cpu>)
+  auto operator()(const tensor<B>& anchor, const tensor<B>& positive, const tensor<B>& negative) const {
+    return device_triplet(*this, anchor, positive, negative);
+  }
 
  private:
   float margin_;
@@ -130,6 +141,7 @@ class triplet_mining {
   }
   triplet_strategy strategy() const { return strategy_; }
   float margin() const { return margin_; }
+  triplet_distance distance() const { return distance_; }
 
   // x: (N, D), labels: N class ids
   triplet_mining_result operator()(const tensor<cpu>& x, std::span<const int64_t> labels) const {
@@ -236,6 +248,18 @@ class triplet_mining {
   triplet_mining_result operator()(const tensor<cpu>& x, const std::vector<int64_t>& labels) const {
     return (*this)(x, std::span<const int64_t>(labels));
   }
+  // x: (N, D) on a device backend, labels: N host class ids. `value` is a (1) device tensor,
+  // `grad_x` a device tensor (N, D).
+  template <class B>
+    requires(!std::same_as<B, cpu>)
+  auto operator()(const tensor<B>& x, std::span<const int64_t> labels) const {
+    return device_triplet_mining(*this, x, labels);
+  }
+  template <class B>
+    requires(!std::same_as<B, cpu>)
+  auto operator()(const tensor<B>& x, const std::vector<int64_t>& labels) const {
+    return device_triplet_mining(*this, x, std::span<const int64_t>(labels));
+  }
 
  private:
   triplet_strategy strategy_;
@@ -244,3 +268,8 @@ class triplet_mining {
 };
 
 }  // namespace ssl
+
+#if defined(__CUDACC__)
+#include "../backend/cuda/triplet.cuh"
+#include "../backend/cuda/triplet_mining.cuh"
+#endif

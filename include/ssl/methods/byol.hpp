@@ -15,12 +15,17 @@
 // SimSiam = the same composition without a target: z comes from the online encoder + projector
 // (stop-gradient on the same forward), L = 1/2 D(p1, z2) + 1/2 D(p2, z1) = simsiam(p, swap(z)).
 // Use `simsiam_method<E, P, Q>`.
+//
+// The backend is the parts' backend tag: byol_method<convnet_s<cuda>, projection_mlp<cuda>,
+// prediction_mlp<cuda>> takes the same step on the GPU (under nvcc); the loss value is read back
+// once, after the backward has been queued.
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "../losses/byol.hpp"
+#include "../losses/loss.hpp"
 #include "../losses/simsiam.hpp"
 #include "detail/method_parts.hpp"
 
@@ -79,10 +84,12 @@ class byol_method {
       target = z.y;  // stop-gradient on the same network
     auto r = loss_(p.y, methods_detail::swap_halves(target));
     const float scale = Momentum ? 2.0f : 1.0f;  // BYOL sums the two directions, SimSiam averages them
-    expect_finite_loss(scale * r.value, who);
-    if (scale != 1.0f) r.grad_p.vec() *= scale;
+    if (scale != 1.0f) methods_detail::scale_in_place(r.grad_p, scale);
     encoder_.backward(std::move(h.saved), projector_.backward(z.saved, predictor_.backward(p.saved, r.grad_p)));
-    return {scale * r.value};
+    // Read last: on a device the whole step is queued before the host waits for the loss.
+    const float loss = scale * host_loss(r.value);
+    expect_finite_loss(loss, who);
+    return {loss};
   }
 
   /// EMA update of the target (BYOL); nothing for SimSiam.
@@ -100,7 +107,7 @@ class byol_method {
     predictor_.collect(out, join_name(prefix, "predictor"));
   }
   /// BN statistics of the online network, and the whole target (weights + statistics).
-  void collect_buffers(methods_detail::buffer_list& out, const std::string& prefix) {
+  void collect_buffers(methods_detail::buffer_list<backend_type>& out, const std::string& prefix) {
     methods_detail::module_buffers(encoder_, out, join_name(prefix, "encoder"));
     methods_detail::module_buffers(projector_, out, join_name(prefix, "projector"));
     methods_detail::module_buffers(predictor_, out, join_name(prefix, "predictor"));

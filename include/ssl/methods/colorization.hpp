@@ -11,11 +11,15 @@
 //   L = cross_entropy(logits, y)    (pass class weights to the loss for Zhang et al.'s rebalancing)
 // Needs colour data. Fashion-MNIST is greyscale: examples/colorization_fashion_mnist.cpp builds
 // tinted copies whose lightness is the original image (see docs/methods/colorization.md).
+// The backend is the parts' backend tag: colorization_method<convnet_s<cuda>, projection_mlp<cuda>>
+// runs the same step on the GPU (under nvcc); the batch is prepared on the host (see train_step).
+#include <concepts>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "../losses/cross_entropy.hpp"
+#include "../losses/loss.hpp"
 #include "../pretext/colorization.hpp"
 #include "detail/method_parts.hpp"
 
@@ -97,28 +101,47 @@ class colorization_method : public methods_detail::encoder_head_loss<E, H, L> {
   }
 
   /// views: one (or more; the first is used) batch of RGB images (B, 3, H, W) in [0, 1].
+  /// On a device backend the batch is prepared on the host (a copy of views[0]: the Lab
+  /// conversion and the bin search have no device op, and the labels are a host list anyway),
+  /// then the input goes back up; the step itself runs on the device.
   step_stats train_step(const std::vector<tensor<backend_type>>& views) {
     check<value_error>(!views.empty(), "colorization: expected at least one view, got none");
-    return train_on(prepare(views[0]));
+    if constexpr (std::same_as<backend_type, cpu>) {
+      return train_on(prepare(views[0]));
+    } else {
+      tensor<cpu> rgb(views[0].shape());
+      views[0].copy_to_host(rgb.data());
+      return train_on(prepare(rgb));
+    }
   }
 
-  /// One step on a prepared batch.
+  /// One step on a prepared (host) batch; a device backend uploads the input.
   step_stats train_on(const colorization_batch& b) {
-    const int64_t B = b.input.dim(0), cells = opt_.grid * opt_.grid, Q = quantizer_.bins();
-    check<shape_error>(int64_t(b.labels.size()) == B * cells, "colorization: expected ", B * cells, " cell labels, got ",
-                       b.labels.size());
-    auto h = encoder_.forward(b.input);
-    auto logits = head_.forward(h.y);
-    auto r = loss_(logits.y.reshaped(shape{B * cells, Q}), b.labels);
-    expect_finite_loss(r.value, "colorization");
-    encoder_.backward(std::move(h.saved), head_.backward(logits.saved, r.grad_logits.reshaped(shape{B, cells * Q})));
-    return {r.value};
+    if constexpr (std::same_as<backend_type, cpu>)
+      return run(b.input, b.labels);
+    else
+      return run(methods_detail::on_backend<backend_type>(b.input), b.labels);
   }
 
   const pretext::ab_quantizer& quantizer() const { return quantizer_; }
   const colorization_options& options() const { return opt_; }
 
  private:
+  // input (B, 1, H, W) on the backend, B G G cell labels.
+  step_stats run(const tensor<backend_type>& input, const std::vector<int64_t>& labels) {
+    const int64_t B = input.dim(0), cells = opt_.grid * opt_.grid, Q = quantizer_.bins();
+    check<shape_error>(int64_t(labels.size()) == B * cells, "colorization: expected ", B * cells, " cell labels, got ",
+                       labels.size());
+    auto h = encoder_.forward(input);
+    auto logits = head_.forward(h.y);
+    auto r = loss_(logits.y.reshaped(shape{B * cells, Q}), labels);
+    encoder_.backward(std::move(h.saved), head_.backward(logits.saved, r.grad_logits.reshaped(shape{B, cells * Q})));
+    // Read last: on the GPU the whole step is queued before the host waits for the loss.
+    const float loss = host_loss(r.value);
+    expect_finite_loss(loss, "colorization");
+    return {loss};
+  }
+
   colorization_options opt_;
   pretext::ab_quantizer quantizer_;
 };

@@ -37,8 +37,12 @@
 #include "../heads/dino_head.hpp"
 #include "../losses/dino.hpp"
 #include "../losses/koleo.hpp"
+#include "../backend/cpu/vit_ops.hpp"  // ops::add_range
 #include "../nn/batch_norm.hpp"
 #include "detail/method_parts.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/vit_ops.cuh"
+#endif
 
 namespace ssl {
 
@@ -86,7 +90,7 @@ class dino_method {
     methods_detail::expect_momentum(o.momentum_base, "dino");
     teacher_encoder_.emplace(encoder_);
     teacher_head_.emplace(head_);
-    center_ = loss_.center();
+    center_ = methods_detail::on_backend<backend_type>(loss_.center());
     momentum_ = o.momentum_base;
   }
 
@@ -141,32 +145,37 @@ class dino_method {
       auto o = encoder_.forward(*x);
       saved[k] = std::move(o.saved);
       for (size_t j = 0; j < groups[k].size(); ++j)
-        std::copy_n(o.y.data() + int64_t(j) * B * F, B * F, feats.data() + groups[k][j] * B * F);
+        tensor<backend_type>::copy_elements(o.y.data() + int64_t(j) * B * F, feats.data() + groups[k][j] * B * F,
+                                            B * F);
     }
 
     // Head on all V B features, loss against the teacher.
     auto s = head_.forward(feats);
     tensor<backend_type> student = std::move(s.y);
     student.reshape(shape{V, B, K});
-    loss_.load_center(center_);
     loss_.set_teacher_temperature(teacher_temperature_at(step_));
-    auto r = loss_(student, teacher_out_);
-    expect_finite_loss(r.value, "dino");
-    last_dino_loss_ = r.value;
+    auto r = [&] {
+      if constexpr (std::same_as<backend_type, cpu>) {
+        loss_.load_center(center_);
+        return loss_(student, teacher_out_);
+      } else {
+        return loss_(student, teacher_out_, center_);  // the center stays on the device
+      }
+    }();
     r.grad_student.reshape(shape{V * B, K});
     tensor<backend_type> dfeats = head_.backward(s.saved, r.grad_student);
 
-    float total = r.value;
+    // DINOv2's KoLeo on each global crop's backbone features: dfeats[g] += w dKoLeo/dfeats[g].
+    using koleo_value = decltype(koleo{}(feats).value);
+    std::vector<koleo_value> koleo_values;
     if (opt_.koleo_weight > 0.0f) {
       check<shape_error>(B >= 2, "dino: KoLeo needs at least 2 images per batch, got ", B);
       for (int64_t g = 0; g < G; ++g) {
         const tensor<backend_type> fg = methods_detail::rows(feats, g * B, (g + 1) * B);
-        const auto kr = koleo{}(fg);
-        total += opt_.koleo_weight * kr.value;
-        float* d = dfeats.data() + g * B * F;
-        for (int64_t i = 0; i < B * F; ++i) d[i] += opt_.koleo_weight * kr.grad_x[i];
+        auto kr = koleo{}(fg);
+        ops::add_range(dfeats, g * B * F, kr.grad_x, 0, B * F, opt_.koleo_weight);
+        koleo_values.push_back(std::move(kr.value));
       }
-      expect_finite_loss(total, "dino (with KoLeo)");
     }
 
     // Backbone backward per group.
@@ -174,9 +183,17 @@ class dino_method {
       const int64_t n = int64_t(groups[k].size());
       tensor<backend_type> dg(shape{n * B, F});
       for (int64_t j = 0; j < n; ++j)
-        std::copy_n(dfeats.data() + groups[k][size_t(j)] * B * F, B * F, dg.data() + j * B * F);
+        tensor<backend_type>::copy_elements(dfeats.data() + groups[k][size_t(j)] * B * F, dg.data() + j * B * F,
+                                            B * F);
       encoder_.backward(std::move(saved[k]), dg);  // the encoder may release its activations as it goes
     }
+
+    // The loss values, read last (on the GPU the whole step is queued before the host waits).
+    last_dino_loss_ = host_loss(r.value);
+    expect_finite_loss(last_dino_loss_, "dino");
+    float total = last_dino_loss_;
+    for (const auto& kv : koleo_values) total += opt_.koleo_weight * host_loss(kv);
+    if (!koleo_values.empty()) expect_finite_loss(total, "dino (with KoLeo)");
 
     if constexpr (requires(H& h) { h.zero_last_layer_grad(); h.set_last_layer_frozen(true); }) {
       const bool freeze = step_ < opt_.freeze_last_layer_steps;
@@ -189,9 +206,13 @@ class dino_method {
   /// After the optimizer step: center update, teacher EMA, step counter.
   void after_step(const step_info& info) {
     if (!teacher_out_.empty()) {
-      loss_.load_center(center_);
-      loss_.update_center(teacher_out_);
-      center_ = loss_.center();
+      if constexpr (std::same_as<backend_type, cpu>) {
+        loss_.load_center(center_);
+        loss_.update_center(teacher_out_);
+        center_ = loss_.center();
+      } else {
+        loss_.update_center(center_, teacher_out_);
+      }
       teacher_out_ = tensor<backend_type>();
     }
     momentum_ = opt_.cosine_momentum
@@ -208,7 +229,7 @@ class dino_method {
     head_.collect(out, join_name(prefix, "student.head"));
   }
   /// Student BN statistics, the whole teacher (weights + statistics) and the center.
-  void collect_buffers(methods_detail::buffer_list& out, const std::string& prefix) {
+  void collect_buffers(methods_detail::buffer_list<backend_type>& out, const std::string& prefix) {
     methods_detail::module_buffers(encoder_, out, join_name(prefix, "student.backbone"));
     methods_detail::teacher_buffers(*teacher_encoder_, out, join_name(prefix, "teacher.backbone"));
     methods_detail::teacher_buffers(*teacher_head_, out, join_name(prefix, "teacher.head"));

@@ -11,11 +11,15 @@
 // network from matching tile edges, and 64 permutations (chosen for maximal Hamming distance)
 // keep the task learnable in minutes. The encoder must accept t x t inputs (ConvNet-S reduces
 // 7x7 tiles to 1x1 before its global pool).
+// The backend is the parts' backend tag: jigsaw_method<convnet_s<cuda>, projection_mlp<cuda>> runs
+// the same step on the GPU (under nvcc); puzzles are drawn on the host, the tiles cut on the device.
+#include <concepts>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "../losses/cross_entropy.hpp"
+#include "../losses/loss.hpp"
 #include "../pretext/jigsaw.hpp"
 #include "detail/method_parts.hpp"
 
@@ -58,26 +62,46 @@ class jigsaw_method : public methods_detail::encoder_head_loss<E, H, L> {
   /// Each call draws fresh puzzles (stream `draws` of the seed).
   step_stats train_step(const std::vector<tensor<backend_type>>& views) {
     check<value_error>(!views.empty(), "jigsaw: expected at least one view, got none");
-    return train_on(pretext::jigsaw_batch(views[0], perms_, rng(opt_.seed, 0x6a6967u).fork(draws_++), opt_.tile));
+    const rng g = rng(opt_.seed, 0x6a6967u).fork(draws_++);
+    if constexpr (std::same_as<backend_type, cpu>) {
+      return train_on(pretext::jigsaw_batch(views[0], perms_, g, opt_.tile));
+    } else {
+      // The same puzzles on the device: jigsaw_batch of a batch of element indices (the draws
+      // depend on the shape alone) is the gather map of the tiles, applied by one gather kernel.
+      const auto map =
+          pretext::jigsaw_batch(methods_detail::element_index_images(views[0].shape()), perms_, g, opt_.tile);
+      return run(methods_detail::gather_per_image(views[0], map.tiles), map.labels);
+    }
   }
 
   /// One step on given puzzles: tiles (9B, C, t, t), B labels (deterministic; for tests).
+  /// Host tiles; a device backend uploads them.
   step_stats train_on(const pretext::jigsaw_batch_result& jb) {
-    const int64_t B = int64_t(jb.labels.size());
-    check<shape_error>(jb.tiles.rank() == 4 && jb.tiles.dim(0) == 9 * B, "jigsaw: expected 9 tiles per label (",
-                       9 * B, " tiles), got tiles of shape ", jb.tiles.shape());
-    auto h = encoder_.forward(jb.tiles);
-    const int64_t F = encoder_.feature_dim();
-    auto logits = head_.forward(h.y.reshaped(shape{B, 9 * F}));
-    auto r = loss_(logits.y, jb.labels);
-    expect_finite_loss(r.value, "jigsaw");
-    encoder_.backward(std::move(h.saved), head_.backward(logits.saved, r.grad_logits).reshaped(shape{9 * B, F}));
-    return {r.value};
+    if constexpr (std::same_as<backend_type, cpu>)
+      return run(jb.tiles, jb.labels);
+    else
+      return run(methods_detail::on_backend<backend_type>(jb.tiles), jb.labels);
   }
 
   const pretext::permutation_set& permutations() const { return perms_; }
 
  private:
+  // tiles (9B, C, t, t) on the backend, the 9 tiles of image n at rows 9n .. 9n+8; B labels.
+  step_stats run(const tensor<backend_type>& tiles, const std::vector<int64_t>& labels) {
+    const int64_t B = int64_t(labels.size());
+    check<shape_error>(tiles.rank() == 4 && tiles.dim(0) == 9 * B, "jigsaw: expected 9 tiles per label (", 9 * B,
+                       " tiles), got tiles of shape ", tiles.shape());
+    auto h = encoder_.forward(tiles);
+    const int64_t F = encoder_.feature_dim();
+    auto logits = head_.forward(h.y.reshaped(shape{B, 9 * F}));
+    auto r = loss_(logits.y, labels);
+    encoder_.backward(std::move(h.saved), head_.backward(logits.saved, r.grad_logits).reshaped(shape{9 * B, F}));
+    // Read last: on the GPU the whole step is queued before the host waits for the loss.
+    const float loss = host_loss(r.value);
+    expect_finite_loss(loss, "jigsaw");
+    return {loss};
+  }
+
   jigsaw_options opt_;
   pretext::permutation_set perms_;
   uint64_t draws_ = 0;

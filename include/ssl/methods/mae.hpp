@@ -8,6 +8,9 @@
 // The encoder is any ViT-like type with forward_tokens / backward_tokens / patch_size (ssl::vit);
 // the decoder an ssl::mae_decoder. The step counter makes the masks reproducible: step s always
 // draws the same mask for the same seed (after_step re-syncs it with the trainer's step count).
+// The backend is the parts' backend tag: mae<vit<cuda>, mae_decoder<cuda>> runs the same step on the
+// GPU (under nvcc); masks are drawn on the host either way.
+#include <concepts>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +20,9 @@
 #include "../heads/mae_decoder.hpp"
 #include "../losses/masked_reconstruction.hpp"
 #include "method.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/tokens.cuh"  // ops::patchify on tensor<cuda>
+#endif
 
 namespace ssl {
 
@@ -29,6 +35,8 @@ struct mae_options {
 template <class E = vit<>, class Dec = mae_decoder<typename E::backend_type>>
 class mae {
   static_assert(Encoder<E>, "mae<E, Dec>: E must satisfy ssl::Encoder");
+  static_assert(std::same_as<typename E::backend_type, typename Dec::backend_type>,
+                "mae<E, Dec>: encoder and decoder must use the same backend tag");
   static_assert(requires(E e, const tensor<typename E::backend_type>& x, const token_mask* m) {
     e.forward_tokens(x, m);
     e.patch_size();
@@ -63,9 +71,11 @@ class mae {
     auto latent = encoder_.forward_tokens(x, &m);
     auto pred = decoder_.forward(latent.y, m);
     const auto r = loss_(pred.y, ops::patchify(x, p), m.mask);
-    expect_finite_loss(r.value, "mae");
     encoder_.backward_tokens(latent.saved, decoder_.backward(pred.saved, r.grad_pred));
-    return {r.value};
+    // Read last: on the GPU the whole step is queued before the host waits for the loss.
+    const float loss = host_loss(r.value);
+    expect_finite_loss(loss, "mae");
+    return {loss};
   }
 
   /// No-grad reconstruction with a given mask: predictions (N, L, C p p) (normalised-patch space

@@ -25,12 +25,18 @@
 //   q = pred(proj(enc([v1; v2])))  (2B, D)     k = proj_k(enc_k([v1; v2])) (2B, D), train mode
 //   L = moco_v3(q1, q2, k1, k2) = ctr(q1, k2) + ctr(q2, k1), each scaled by 2T
 // after_step: m = 1 - (1 - m_base)(cos(pi k / K) + 1) / 2 (m_base 0.99), key = m key + (1 - m) query.
+//
+// Both take the parts' backend: moco_v2_method<convnet_s<cuda>, projection_mlp<cuda>> keeps the
+// queue (a ring buffer of rows, written by device copies) on the GPU, its write position and
+// the shuffle step on the host (mirrored in their checkpoint buffers); the key shuffle is one
+// gather per direction; the loss value is read back once, after the backward has been queued.
 #include <algorithm>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "../losses/loss.hpp"
 #include "../losses/moco.hpp"
 #include "detail/method_parts.hpp"
 
@@ -72,9 +78,7 @@ class moco_v2_method {
     check<value_error>(o.queue_size > 0, "moco_v2: queue_size must be > 0, got ", o.queue_size);
     check<value_error>(o.bn_groups >= 1, "moco_v2: bn_groups must be >= 1, got ", o.bn_groups);
     methods_detail::expect_momentum(o.momentum, "moco_v2");
-    queue_ = moco_queue(o.queue_size, head_.out_dim(), o.seed).keys();
-    pointer_ = tensor<cpu>(shape{1}, 0.0f);
-    step_ = tensor<cpu>(shape{1}, 0.0f);
+    queue_ = methods_detail::on_backend<backend_type>(moco_queue(o.queue_size, head_.out_dim(), o.seed).keys());
   }
 
   /// views: two (B, C, H, W) batches of the same shape: queries from view 0, keys from view 1.
@@ -89,10 +93,10 @@ class moco_v2_method {
     keys_ = compute_keys(views[1]);
     // queries: encoder + head per group, so BN statistics are per group; loss on all B rows
     using enc_saved = decltype(encoder_.forward(views[0]).saved);
-    using head_saved = decltype(head_.forward(std::declval<tensor<cpu>>()).saved);
+    using head_saved = decltype(head_.forward(std::declval<tensor<backend_type>>()).saved);
     std::vector<enc_saved> hs(static_cast<size_t>(G));
     std::vector<head_saved> zs(static_cast<size_t>(G));
-    std::vector<tensor<cpu>> qs(static_cast<size_t>(G));
+    std::vector<tensor<backend_type>> qs(static_cast<size_t>(G));
     for (int64_t g = 0; g < G; ++g) {
       auto h = encoder_.forward(G == 1 ? views[0] : methods_detail::rows(views[0], group_begin(B, g), group_begin(B, g + 1)));
       auto z = head_.forward(h.y);
@@ -100,47 +104,48 @@ class moco_v2_method {
       zs[size_t(g)] = std::move(z.saved);
       qs[size_t(g)] = std::move(z.y);
     }
-    std::vector<const tensor<cpu>*> parts;
+    std::vector<const tensor<backend_type>*> parts;
     for (const auto& q : qs) parts.push_back(&q);
-    const tensor<cpu> q = G == 1 ? qs[0] : concat_batch(parts);
+    const tensor<backend_type> q = G == 1 ? qs[0] : concat_batch(parts);
     auto r = loss_(q, keys_, queue_);
-    expect_finite_loss(r.value, "moco_v2");
     for (int64_t g = 0; g < G; ++g) {
-      const tensor<cpu> dq = G == 1 ? r.grad_q : methods_detail::rows(r.grad_q, group_begin(B, g), group_begin(B, g + 1));
+      const tensor<backend_type> dq =
+          G == 1 ? r.grad_q : methods_detail::rows(r.grad_q, group_begin(B, g), group_begin(B, g + 1));
       encoder_.backward(std::move(hs[size_t(g)]), head_.backward(zs[size_t(g)], dq));  // releases as it goes
     }
-    return {r.value};
+    const float loss = host_loss(r.value);  // read last: on a device the step is queued by now
+    expect_finite_loss(loss, "moco_v2");
+    return {loss};
   }
 
   /// The keys (B, D) of a key-view batch, un-normalised, in the batch's row order, as train_step
   /// computes them (key_bn mode, groups, this step's shuffle). Updates the key network's BN
   /// running statistics in the train-mode variants (they are not used).
-  tensor<cpu> compute_keys(const tensor<cpu>& x) {
+  tensor<backend_type> compute_keys(const tensor<backend_type>& x) {
     const int64_t B = x.dim(0), G = opt_.bn_groups;
     if (opt_.key_bn == moco_key_bn::running) return key_head_.infer(key_encoder_.infer(x));
     if (opt_.key_bn == moco_key_bn::batch || G == 1) return key_head_.forward(key_encoder_.forward(x).y).y;
     const std::vector<int64_t> perm = key_permutation(B);
     // shuffled batch: row j holds image perm[j]; groups are contiguous in shuffled order
-    tensor<cpu> xs(x.shape());
-    const int64_t img = x.numel() / B;
-    for (int64_t j = 0; j < B; ++j) std::copy_n(x.data() + perm[size_t(j)] * img, img, xs.data() + j * img);
-    tensor<cpu> k;
+    const tensor<backend_type> xs = methods_detail::gather_rows(x, perm);
+    std::vector<tensor<backend_type>> ks(static_cast<size_t>(G));
+    std::vector<const tensor<backend_type>*> parts;
     for (int64_t g = 0; g < G; ++g) {
-      const tensor<cpu> kg =
+      ks[size_t(g)] =
           key_head_.forward(key_encoder_.forward(methods_detail::rows(xs, group_begin(B, g), group_begin(B, g + 1))).y).y;
-      if (g == 0) k = tensor<cpu>(shape{B, kg.dim(1)});
-      const int64_t D = kg.dim(1);
-      for (int64_t j = group_begin(B, g); j < group_begin(B, g + 1); ++j)  // unshuffle: row perm[j] <- shuffled row j
-        std::copy_n(kg.data() + (j - group_begin(B, g)) * D, D, k.data() + perm[size_t(j)] * D);
+      parts.push_back(&ks[size_t(g)]);
     }
-    return k;
+    // unshuffle: key row perm[j] <- shuffled row j, i.e. row i <- shuffled row inverse[i]
+    std::vector<int64_t> inverse(static_cast<size_t>(B));
+    for (int64_t j = 0; j < B; ++j) inverse[size_t(perm[size_t(j)])] = j;
+    return methods_detail::gather_rows(concat_batch(parts), inverse);
   }
 
   /// This step's key shuffle: a permutation of [0, B), a pure function of (seed, step).
   std::vector<int64_t> key_permutation(int64_t B) const {
     std::vector<int64_t> perm(static_cast<size_t>(B));
     for (int64_t i = 0; i < B; ++i) perm[size_t(i)] = i;
-    rng g = rng(opt_.seed, 0x6b657973u).fork(uint64_t(step_[0]));
+    rng g = rng(opt_.seed, 0x6b657973u).fork(uint64_t(step_.get()));
     for (int64_t i = B - 1; i > 0; --i) std::swap(perm[size_t(i)], perm[g.below(uint32_t(i + 1))]);  // Fisher-Yates
     return perm;
   }
@@ -148,8 +153,8 @@ class moco_v2_method {
   /// Enqueues the step's keys, then moves the key network towards the query network.
   void after_step(const step_info&) {
     if (keys_.rank() == 2) enqueue(keys_);  // none when after_step runs without a step
-    keys_ = tensor<cpu>();
-    step_[0] += 1.0f;
+    keys_ = tensor<backend_type>();
+    step_.set(step_.get() + 1);
     methods_detail::ema_module(key_encoder_, encoder_, opt_.momentum);
     methods_detail::ema_module(key_head_, head_, opt_.momentum);
     if (opt_.key_bn == moco_key_bn::running) {  // eval-mode keys normalise with the query network's statistics
@@ -159,15 +164,18 @@ class moco_v2_method {
   }
 
   /// keys (B, D): normalised and written at the pointer, wrapping around (FIFO).
-  void enqueue(const tensor<cpu>& keys) {
+  void enqueue(const tensor<backend_type>& keys) {
     check<shape_error>(keys.rank() == 2 && keys.dim(1) == queue_.dim(1) && keys.dim(0) <= queue_size(),
                        "moco_v2::enqueue: expected (B, ", queue_.dim(1), ") keys with B <= ", queue_size(), ", got ",
                        keys.shape());
-    const int64_t B = keys.dim(0), D = keys.dim(1);
-    const auto kn = losses_detail::normalize_rows(keys, B);
-    int64_t ptr = pointer();
-    for (int64_t b = 0; b < B; ++b) std::copy_n(kn.z.data() + b * D, D, queue_.data() + ((ptr + b) % queue_size()) * D);
-    pointer_[0] = float((ptr + B) % queue_size());
+    const int64_t B = keys.dim(0), D = keys.dim(1), K = queue_size();
+    const tensor<backend_type> kn = unit_keys(keys);
+    // rows [ptr, ptr + B) of the ring: at most two contiguous runs, [ptr, K) then [0, rest)
+    const int64_t ptr = pointer(), first = std::min(B, K - ptr);
+    check<value_error>(ptr >= 0 && ptr < K, "moco_v2::enqueue: queue_ptr must be in [0, ", K, "), got ", ptr);
+    tensor<backend_type>::copy_elements(kn.data(), queue_.data() + ptr * D, first * D);
+    tensor<backend_type>::copy_elements(kn.data() + first * D, queue_.data(), (B - first) * D);
+    pointer_.set((ptr + B) % K);
   }
 
   void collect(param_list<backend_type>& out, const std::string& prefix) {
@@ -175,14 +183,14 @@ class moco_v2_method {
     head_.collect(out, join_name(prefix, "head"));
   }
   /// BN statistics, the key network, and the queue ("queue" (K, D), "queue_ptr" (1)).
-  void collect_buffers(methods_detail::buffer_list& out, const std::string& prefix) {
+  void collect_buffers(methods_detail::buffer_list<backend_type>& out, const std::string& prefix) {
     methods_detail::module_buffers(encoder_, out, join_name(prefix, "encoder"));
     methods_detail::module_buffers(head_, out, join_name(prefix, "head"));
     methods_detail::teacher_buffers(key_encoder_, out, join_name(prefix, "key_encoder"));
     methods_detail::teacher_buffers(key_head_, out, join_name(prefix, "key_head"));
     out.emplace_back(join_name(prefix, "queue"), &queue_);
-    out.emplace_back(join_name(prefix, "queue_ptr"), &pointer_);
-    out.emplace_back(join_name(prefix, "shuffle_step"), &step_);
+    out.emplace_back(join_name(prefix, "queue_ptr"), pointer_.buffer());
+    out.emplace_back(join_name(prefix, "shuffle_step"), step_.buffer());
   }
 
   E& encoder() { return encoder_; }
@@ -191,9 +199,9 @@ class moco_v2_method {
   E& key_encoder() { return key_encoder_; }
   H& key_head() { return key_head_; }
   /// (K, D) normalised negatives in storage order; the next enqueue writes at pointer().
-  const tensor<cpu>& queue() const { return queue_; }
+  const tensor<backend_type>& queue() const { return queue_; }
   int64_t queue_size() const { return queue_.dim(0); }
-  int64_t pointer() const { return int64_t(pointer_[0]); }
+  int64_t pointer() const { return pointer_.get(); }
   float momentum() const { return opt_.momentum; }
   const moco_v2_options& options() const { return opt_; }
   const L& loss() const { return loss_; }
@@ -206,7 +214,8 @@ class moco_v2_method {
   H head_, key_head_;
   L loss_;
   moco_v2_options opt_;
-  tensor<cpu> queue_, pointer_, step_, keys_;
+  tensor<backend_type> queue_, keys_;
+  methods_detail::counter_buffer<backend_type> pointer_, step_;  // checkpoint buffers "queue_ptr", "shuffle_step"
 };
 
 struct moco_v3_options {
@@ -250,13 +259,14 @@ class moco_v3_method {
     auto h = encoder_.forward(x);
     auto z = projector_.forward(h.y);
     auto q = predictor_.forward(z.y);
-    const tensor<cpu> k = key_projector_.forward(key_encoder_.forward(x).y).y;  // train mode, no backward
+    const tensor<backend_type> k = key_projector_.forward(key_encoder_.forward(x).y).y;  // train mode, no backward
     namespace md = methods_detail;
     auto r = loss_(md::rows(q.y, 0, B), md::rows(q.y, B, 2 * B), md::rows(k, 0, B), md::rows(k, B, 2 * B));
-    expect_finite_loss(r.value, "moco_v3");
-    const tensor<cpu> dq = concat_batch({&r.grad_q1, &r.grad_q2});
+    const tensor<backend_type> dq = concat_batch({&r.grad_q1, &r.grad_q2});
     encoder_.backward(std::move(h.saved), projector_.backward(z.saved, predictor_.backward(q.saved, dq)));
-    return {r.value};
+    const float loss = host_loss(r.value);  // read last: on a device the step is queued by now
+    expect_finite_loss(loss, "moco_v3");
+    return {loss};
   }
 
   void after_step(const step_info& info) {
@@ -270,7 +280,7 @@ class moco_v3_method {
     projector_.collect(out, join_name(prefix, "projector"));
     predictor_.collect(out, join_name(prefix, "predictor"));
   }
-  void collect_buffers(methods_detail::buffer_list& out, const std::string& prefix) {
+  void collect_buffers(methods_detail::buffer_list<backend_type>& out, const std::string& prefix) {
     methods_detail::module_buffers(encoder_, out, join_name(prefix, "encoder"));
     methods_detail::module_buffers(projector_, out, join_name(prefix, "projector"));
     methods_detail::module_buffers(predictor_, out, join_name(prefix, "predictor"));

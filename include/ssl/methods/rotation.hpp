@@ -6,11 +6,15 @@
 //   logits = head(enc(r))                 (4B, 4)
 //   L = cross_entropy(logits, y)
 // The head is any Head with out_dim() == 4 (a one-layer projection_mlp is a linear classifier).
+// The backend is the parts' backend tag: rotation_method<convnet_s<cuda>, projection_mlp<cuda>>
+// runs the same step on the GPU (under nvcc), rotating the batch there.
+#include <concepts>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "../losses/cross_entropy.hpp"
+#include "../losses/loss.hpp"
 #include "../pretext/rotation.hpp"
 #include "detail/method_parts.hpp"
 
@@ -44,13 +48,28 @@ class rotation_method : public methods_detail::encoder_head_loss<E, H, L> {
   /// views: one (or more; the first is used) batch of square images (B, C, S, S).
   step_stats train_step(const std::vector<tensor<backend_type>>& views) {
     check<value_error>(!views.empty(), "rotation: expected at least one view, got none");
-    const auto rb = pretext::rotation_batch(views[0]);
-    auto h = encoder_.forward(rb.images);
+    if constexpr (std::same_as<backend_type, cpu>) {
+      const auto rb = pretext::rotation_batch(views[0]);
+      return run(rb.images, rb.labels);
+    } else {
+      // The same rotations on the device: rotation_batch of a batch of element indices is the
+      // gather map (built on the host from the shape alone), applied by one gather kernel.
+      const auto map = pretext::rotation_batch(methods_detail::element_index_images(views[0].shape()));
+      return run(methods_detail::gather_per_image(views[0], map.images), map.labels);
+    }
+  }
+
+ private:
+  // images (4B, C, S, S), labels 4B rotation classes.
+  step_stats run(const tensor<backend_type>& images, const std::vector<int64_t>& labels) {
+    auto h = encoder_.forward(images);
     auto logits = head_.forward(h.y);
-    auto r = loss_(logits.y, rb.labels);
-    expect_finite_loss(r.value, "rotation");
+    auto r = loss_(logits.y, labels);
     encoder_.backward(std::move(h.saved), head_.backward(logits.saved, r.grad_logits));
-    return {r.value};
+    // Read last: on the GPU the whole step is queued before the host waits for the loss.
+    const float loss = host_loss(r.value);
+    expect_finite_loss(loss, "rotation");
+    return {loss};
   }
 };
 

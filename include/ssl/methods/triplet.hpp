@@ -10,11 +10,14 @@
 // Why semi-hard: with pseudo-labels on a fresh network, batch-hard (farthest positive, closest
 // negative) stalls at L = margin (d_ap = d_an for every anchor) and ends below the random-init
 // encoder on Fashion-MNIST; semi-hard and batch-all learn (docs/methods/triplet.md).
+// The backend is the parts' backend tag: triplet_method<convnet_s<cuda>, projection_mlp<cuda>> runs
+// the same step on the GPU (under nvcc); the labels stay a host list (uploaded by the loss).
 #include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "../losses/loss.hpp"
 #include "../losses/triplet.hpp"
 #include "detail/method_parts.hpp"
 
@@ -71,9 +74,11 @@ class triplet_method : public methods_detail::encoder_head_loss<E, H, L> {
     auto h = encoder_.forward(x);
     auto e = head_.forward(h.y);
     auto r = loss_(e.y, y);
-    expect_finite_loss(r.value, "triplet");
     encoder_.backward(std::move(h.saved), head_.backward(e.saved, r.grad_x));
-    return {r.value};
+    // Read last: on the GPU the whole step is queued before the host waits for the loss.
+    const float loss = host_loss(r.value);
+    expect_finite_loss(loss, "triplet");
+    return {loss};
   }
 
 };

@@ -4,6 +4,9 @@
 //   backward: dx[n] = dy[n] * m_n.  p = 0 is a free identity (no mask is drawn).
 // Reproducible: the k-th training forward (k = 0, 1, ...) draws its N keep decisions from
 // rng(seed).fork(k); the call counter is the module's only mutable state (like dropout).
+// The keep decisions are drawn on the host on every backend (the same masks on the GPU); on the
+// device the rows are scaled by ops::scale_rows (backend/cuda/vit_ops.cuh).
+#include <concepts>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -12,6 +15,9 @@
 #include "../core/parallel.hpp"
 #include "../core/rng.hpp"
 #include "module.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/vit_ops.cuh"  // ops::scale_rows on tensor<cuda>
+#endif
 
 namespace ssl {
 
@@ -56,11 +62,17 @@ class drop_path {
 
  private:
   static void scale_rows(tensor<B>& x, const std::vector<float>& scale) {
-    const int64_t N = x.dim(0), R = x.numel() / N;
-    parallel_for(0, N, [&](int64_t n) {
-      float* r = x.data() + n * R;
-      for (int64_t i = 0; i < R; ++i) r[i] *= scale[size_t(n)];
-    }, 8);
+    if constexpr (std::same_as<B, cpu>) {
+      const int64_t N = x.dim(0), R = x.numel() / N;
+      parallel_for(0, N, [&](int64_t n) {
+        float* r = x.data() + n * R;
+        for (int64_t i = 0; i < R; ++i) r[i] *= scale[size_t(n)];
+      }, 8);
+    } else {
+#if defined(__CUDACC__)
+      ops::scale_rows(x, scale);  // device only: no CPU overload, hence the guard
+#endif
+    }
   }
 
   float p_ = 0.0f;

@@ -4,13 +4,14 @@
 //   backward: dx = dy * m;  infer: identity.
 // Reproducible: the mask of the k-th forward call (k = 0, 1, ...) comes from rng(seed).fork(k),
 // whatever the number of threads. The call counter is the module's only mutable state.
+#include <concepts>
 #include <cstdint>
 #include <string>
 
 #include "../backend/cpu/dropout.hpp"
 #include "module.hpp"
 #if defined(__CUDACC__)
-#include "../backend/cuda/dropout.cuh"
+#include "../backend/cuda/dropout.cuh"  // the tensor<cuda> overloads of the same ops
 #endif
 
 namespace ssl {
@@ -38,7 +39,11 @@ class dropout {
   output<saved_type, B> forward(const tensor<B>& x) {
     const uint64_t k = calls_++;
     if (p_ == 0.0f) return {x, saved_type{}};
-    tensor<B> mask = ops::dropout_mask(x.shape(), p_, rng(seed_).fork(k));
+    tensor<B> mask;  // the same mask on both backends (bit-identical Philox draws)
+    if constexpr (std::same_as<B, cpu>)
+      mask = ops::dropout_mask(x.shape(), p_, rng(seed_).fork(k));
+    else
+      mask = ops::dropout_mask(B{}, x.shape(), p_, rng(seed_).fork(k));
     tensor<B> y = ops::multiply(x, mask);
     return {std::move(y), saved_type{std::move(mask)}};
   }

@@ -6,7 +6,8 @@
 // Any H, W divisible by p work (28x28 -> 7x7 tokens, 12x12 crops -> 3x3).
 //
 // Also here, shared by MAE and MaskFeat: token_mask and random_token_mask (per-sample random
-// masking by argsort of uniform noise, as MAE's random_masking).
+// masking by argsort of uniform noise, as MAE's random_masking). Masks are host index lists on
+// every backend; the device token ops take them and upload them.
 #include <algorithm>
 #include <numeric>
 #include <string>
@@ -15,6 +16,9 @@
 
 #include "../backend/cpu/patch_embed.hpp"
 #include "linear.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/tokens.cuh"  // the tensor<cuda> overloads of the same ops
+#endif
 
 namespace ssl {
 

@@ -8,12 +8,23 @@
 //   forward(x) alone assumes a square grid: h = w = sqrt(T - 1).
 // kind::learned: trunc_normal(std 0.02), trainable (ViT, DINO, W2's decoder).
 // kind::sincos: MAE's fixed 2-D sin-cos table (CLS row 0), a frozen parameter that gets no gradient.
+// On the device (tensor<cuda>) the resize is one GEMM with the (h w, gh gw) Kronecker matrix
+// R_h (x) R_w of the same 1-D bicubic matrices (built on the host once per grid, cached on B), and
+// the batch sum / row add are ops::sum_batch / ops::add_rows.
 #include <cmath>
+#include <concepts>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "../backend/cpu/pos_embed.hpp"
+#include "../backend/cpu/vit_ops.hpp"
 #include "init.hpp"
 #include "module.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/gemm.cuh"     // the tensor<cuda> overloads of the same ops
+#include "../backend/cuda/vit_ops.cuh"
+#endif
 
 namespace ssl {
 
@@ -41,7 +52,7 @@ class pos_embed {
     if (o.kind == pos_embed_kind::learned) {
       init::trunc_normal(pos_.value, gen, o.init_std);
     } else {
-      pos_.value = ops::sincos_pos_embed_2d(o.dim, o.grid_h, o.grid_w, true).reshape(pos_.value.shape());
+      pos_.value.copy_from_host(ops::sincos_pos_embed_2d(o.dim, o.grid_h, o.grid_w, true).data());
       pos_.frozen = true;
     }
   }
@@ -55,14 +66,22 @@ class pos_embed {
     check<value_error>(h >= 1 && w >= 1, "pos_embed: expected a token grid of at least 1x1, got ", h, "x", w);
     const int64_t D = opt_.dim, G = opt_.grid_h * opt_.grid_w;
     tensor<B> out(shape{1 + h * w, D});
-    std::copy_n(pos_.value.data(), D, out.data());
-    if (h == opt_.grid_h && w == opt_.grid_w) {
-      std::copy_n(pos_.value.data() + D, G * D, out.data() + D);
-    } else {
-      tensor<B> grid(shape{opt_.grid_h, opt_.grid_w, D});
-      std::copy_n(pos_.value.data() + D, G * D, grid.data());
-      const tensor<B> r = ops::bicubic_resize(grid, h, w);
-      std::copy_n(r.data(), h * w * D, out.data() + D);
+    if constexpr (std::same_as<B, cpu>) {
+      std::copy_n(pos_.value.data(), D, out.data());
+      if (h == opt_.grid_h && w == opt_.grid_w) {
+        std::copy_n(pos_.value.data() + D, G * D, out.data() + D);
+      } else {
+        tensor<B> grid(shape{opt_.grid_h, opt_.grid_w, D});
+        std::copy_n(pos_.value.data() + D, G * D, grid.data());
+        const tensor<B> r = ops::bicubic_resize(grid, h, w);
+        std::copy_n(r.data(), h * w * D, out.data() + D);
+      }
+    } else if (h == opt_.grid_h && w == opt_.grid_w) {
+      tensor<B>::copy_elements(pos_.value.data(), out.data(), (1 + G) * D);
+    } else {  // [pos_cls; R pos_grid]
+      tensor<B>::copy_elements(pos_.value.data(), out.data(), D);
+      ops::gemm(B{}, ops::trans::no, ops::trans::no, h * w, D, G, 1.0f, resize_matrix(h, w).data(), G,
+                pos_.value.data() + D, D, 0.0f, out.data() + D, D);
     }
     return out;
   }
@@ -77,8 +96,9 @@ class pos_embed {
     const int64_t D = opt_.dim, T = 1 + s.h * s.w;
     check<shape_error>(dy.rank() == 3 && dy.dim(1) == T && dy.dim(2) == D, "pos_embed::backward: expected dy (N, ", T,
                        ", ", D, "), got ", dy.shape());
-    if (!pos_.frozen) {
-      tensor<B> sum(shape{T, D}, 0.0f);  // sum over the batch, in sample order (deterministic)
+    if (pos_.frozen) return dy;
+    tensor<B> sum(shape{T, D}, 0.0f);  // sum over the batch, in sample order (deterministic)
+    if constexpr (std::same_as<B, cpu>) {
       for (int64_t n = 0; n < dy.dim(0); ++n) sum.vec() += const_vector_map(dy.data() + n * T * D, T * D);
       float* g = pos_.grad.data();
       for (int64_t c = 0; c < D; ++c) g[c] += sum[c];
@@ -86,6 +106,16 @@ class pos_embed {
       std::copy_n(sum.data() + D, s.h * s.w * D, dgrid.data());
       const tensor<B> back = ops::bicubic_resize_backward(dgrid, opt_.grid_h, opt_.grid_w);
       vector_map(g + D, back.numel()) += back.vec();
+    } else {
+      ops::sum_batch(dy, sum);
+      if (s.h == opt_.grid_h && s.w == opt_.grid_w) {
+        ops::add_range(pos_.grad, 0, sum, 0, T * D);
+      } else {  // dpos_cls += sum[0], dpos_grid += R^T sum[1:]
+        const int64_t G = opt_.grid_h * opt_.grid_w;
+        ops::add_range(pos_.grad, 0, sum, 0, D);
+        ops::gemm(B{}, ops::trans::yes, ops::trans::no, G, D, s.h * s.w, 1.0f, resize_matrix(s.h, s.w).data(), G,
+                  sum.data() + D, D, 1.0f, pos_.grad.data() + D, D);
+      }
     }
     return dy;
   }
@@ -99,9 +129,13 @@ class pos_embed {
     check<shape_error>(x.rank() == 3 && x.dim(1) == T && x.dim(2) == D, "pos_embed: expected tokens (N, ", T, ", ", D,
                        ") for a ", h, "x", w, " grid plus [CLS], got ", x.shape());
     const tensor<B> rows = rows_for(h, w);
-    tensor<B> y = x;
-    for (int64_t n = 0; n < x.dim(0); ++n) vector_map(y.data() + n * T * D, T * D) += rows.vec();
-    return y;
+    if constexpr (std::same_as<B, cpu>) {
+      tensor<B> y = x;
+      for (int64_t n = 0; n < x.dim(0); ++n) vector_map(y.data() + n * T * D, T * D) += rows.vec();
+      return y;
+    } else {
+      return ops::add_rows(x, rows);
+    }
   }
 
   void collect(param_list<B>& out, const std::string& prefix) { out.push_back({join_name(prefix, "pos_embed"), &pos_}); }
@@ -121,8 +155,27 @@ class pos_embed {
     return {side, side};
   }
 
+  /// Device only: the (h w, gh gw) bicubic resize matrix R_h (x) R_w, built on the host, cached.
+  const tensor<B>& resize_matrix(int64_t h, int64_t w) const {
+    for (const auto& [hw, m] : resize_cache_)
+      if (hw == std::pair<int64_t, int64_t>{h, w}) return m;
+    const int64_t gh = opt_.grid_h, gw = opt_.grid_w;
+    const std::vector<float> rh = ops::bicubic_matrix(gh, h), rw = ops::bicubic_matrix(gw, w);  // (h, gh), (w, gw)
+    tensor<cpu> m(shape{h * w, gh * gw});
+    for (int64_t i = 0; i < h; ++i)
+      for (int64_t j = 0; j < w; ++j)
+        for (int64_t a = 0; a < gh; ++a)
+          for (int64_t b = 0; b < gw; ++b)
+            m[(i * w + j) * gh * gw + a * gw + b] = rh[size_t(i * gh + a)] * rw[size_t(j * gw + b)];
+    tensor<B> dm(m.shape());
+    dm.copy_from_host(m.data());
+    resize_cache_.emplace_back(std::pair<int64_t, int64_t>{h, w}, std::move(dm));
+    return resize_cache_.back().second;
+  }
+
   pos_embed_options opt_;
   parameter<B> pos_;
+  mutable std::vector<std::pair<std::pair<int64_t, int64_t>, tensor<B>>> resize_cache_;  // device only
 };
 
 }  // namespace ssl

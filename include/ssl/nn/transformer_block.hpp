@@ -5,14 +5,19 @@
 // Backward:  dx1 = dy + norm2^T(fc1^T(gelu'(fc2^T(dp^T dy)))),  dx = dx1 + norm1^T(attn^T(dp^T dx1)).
 // Names: norm1.*, attn.qkv.*, attn.proj.*, norm2.*, mlp.fc1.*, mlp.fc2.* (timm / DINO / MAE).
 // LayerNorm eps 1e-6, exact GELU; linears trunc_normal(std 0.02), biases 0; no layer-scale.
+#include <concepts>
 #include <string>
 #include <utility>
 
+#include "../backend/cpu/vit_ops.hpp"
 #include "drop_path.hpp"
 #include "gelu.hpp"
 #include "layer_norm.hpp"
 #include "multi_head_attention.hpp"
 #include "../core/profile.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/vit_ops.cuh"  // the tensor<cuda> overloads of the same ops
+#endif
 
 namespace ssl {
 
@@ -68,7 +73,7 @@ class transformer_block {
     auto d1 = drop1_.forward(std::move(a.y));
     s.drop1 = std::move(d1.saved);
     tensor<B> x1 = std::move(d1.y);  // x1 = attn branch + x, in the branch's buffer (no copy of x)
-    x1.vec() += x.vec();
+    accumulate(x1, x);
     auto n2 = norm2_.forward(x1);
     s.norm2 = std::move(n2.saved);
     auto h = fc1_.forward(std::move(n2.y));
@@ -79,7 +84,7 @@ class transformer_block {
     s.fc2 = std::move(m.saved);
     auto d2 = drop2_.forward(std::move(m.y));
     s.drop2 = std::move(d2.saved);
-    x1.vec() += d2.y.vec();
+    accumulate(x1, d2.y);
     out.y = std::move(x1);
     return out;
   }
@@ -91,9 +96,9 @@ class transformer_block {
     tensor<B> g = fc2_.backward(s.fc2, drop2_.backward(s.drop2, dy));
     g = fc1_.backward(s.fc1, act_.backward(s.act, g));
     tensor<B> dx1 = norm2_.backward(s.norm2, g);
-    dx1.vec() += dy.vec();
+    accumulate(dx1, dy);
     tensor<B> dx = norm1_.backward(s.norm1, attn_.backward(s.attn, drop1_.backward(s.drop1, dx1)));
-    dx.vec() += dx1.vec();
+    accumulate(dx, dx1);
     return dx;
   }
 
@@ -102,9 +107,9 @@ class transformer_block {
   tensor<B> infer(const tensor<B>& x, tensor<B>* probs) const {
     check_input(x);
     tensor<B> x1 = attn_.infer(norm1_.infer(x), probs);
-    x1.vec() += x.vec();
+    accumulate(x1, x);
     tensor<B> m = fc2_.infer(act_.infer(fc1_.infer(norm2_.infer(x1))));
-    x1.vec() += m.vec();
+    accumulate(x1, m);
     return x1;
   }
 
@@ -117,6 +122,13 @@ class transformer_block {
   }
 
  private:
+  /// y += x (the residual joins), in place: Eigen on the CPU, ops::add_range on the device.
+  static void accumulate(tensor<B>& y, const tensor<B>& x) {
+    if constexpr (std::same_as<B, cpu>)
+      y.vec() += x.vec();
+    else
+      ops::add_range(y, 0, x, 0, x.numel());
+  }
   static int64_t hidden_dim(const transformer_block_options& o) {
     check<value_error>(o.mlp_ratio > 0.0f, "transformer_block: expected mlp_ratio > 0, got ", o.mlp_ratio);
     return int64_t(double(o.dim) * double(o.mlp_ratio));

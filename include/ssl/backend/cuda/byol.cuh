@@ -5,7 +5,8 @@
 //   value = offset + coef / N sum_i cos(p_i, z_i),   d pn_i = coef / N zn_i, back through |p_i|.
 //   BYOL: offset 2, coef -2 (= 1/N sum |pn - zn|^2);  SimSiam: offset 0, coef -1.
 // One fused kernel per row (norms, cosine, gradient), then one reduction; the value stays on
-// the device as a (1) tensor.
+// the device as a (1) tensor. device_byol / device_simsiam are what ssl::byol and ssl::simsiam
+// call on device tensors (found by ADL).
 #include "../../losses/simsiam.hpp"  // the CPU references
 #include "kernels/byol.cuh"
 #include "kernels/loss_reduce.cuh"
@@ -47,3 +48,20 @@ inline cosine_regression_device_result simsiam_loss(const tensor<cuda>& p, const
 }
 
 }  // namespace ssl::ops
+
+namespace ssl {
+
+class simsiam;  // complete or not here, depending on which loss header was included first
+
+/// ssl::byol on device tensors (found by byol::operator() for tensor<cuda>).
+inline ops::cosine_regression_device_result device_byol(const byol&, const tensor<cuda>& p, const tensor<cuda>& z) {
+  return ops::byol_loss(p, z);
+}
+
+/// ssl::simsiam on device tensors (found by simsiam::operator() for tensor<cuda>).
+inline ops::cosine_regression_device_result device_simsiam(const simsiam&, const tensor<cuda>& p,
+                                                           const tensor<cuda>& z) {
+  return ops::simsiam_loss(p, z);
+}
+
+}  // namespace ssl

@@ -3,11 +3,13 @@
 // mean over rows, optional label smoothing eps and class weights w,
 //   L = [ (1 - eps) sum_i w_yi (-log p_i,yi) + eps/C sum_i sum_c w_c (-log p_ic) ] / sum_i w_yi.
 // Labels (and weights) come from the host: they are checked there, then uploaded.
-// The loss stays on the device (one element).
+// The loss stays on the device (one element). ssl::cross_entropy's operator() on a device tensor
+// lands here through device_cross_entropy (end of this file).
 #include <cmath>
 #include <span>
 #include <vector>
 
+#include "../../losses/cross_entropy.hpp"
 #include "buffer.cuh"
 #include "kernels/cross_entropy.cuh"
 #include "layer_norm.cuh"  // detail::row_threads
@@ -70,3 +72,13 @@ inline cross_entropy_device_result cross_entropy(const tensor<cuda>& logits, con
 }
 
 }  // namespace ssl::ops
+
+namespace ssl {
+
+/// ssl::cross_entropy on device logits (found by cross_entropy::operator() for tensor<cuda>).
+inline ops::cross_entropy_device_result device_cross_entropy(const cross_entropy& loss, const tensor<cuda>& logits,
+                                                             std::span<const int64_t> labels) {
+  return ops::cross_entropy(logits, labels, loss.label_smoothing(), loss.class_weights());
+}
+
+}  // namespace ssl

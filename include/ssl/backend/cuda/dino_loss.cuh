@@ -62,3 +62,18 @@ inline void dino_update_center(tensor<cuda>& center, const tensor<cuda>& teacher
 }
 
 }  // namespace ssl::ops
+
+namespace ssl {
+
+/// ssl::dino on device logits (found by dino::operator() for tensor<cuda>).
+inline ops::dino_device_result device_dino(const dino& loss, const tensor<cuda>& student, const tensor<cuda>& teacher,
+                                           const tensor<cuda>& center) {
+  check<shape_error>(center.numel() == loss.center().numel(), "dino: expected a center of ", loss.center().numel(),
+                     " values, got shape ", center.shape());
+  return ops::dino_loss(student, teacher, center, loss.student_temperature(), loss.teacher_temperature());
+}
+inline void device_dino_update_center(const dino& loss, tensor<cuda>& center, const tensor<cuda>& teacher) {
+  ops::dino_update_center(center, teacher, loss.center_momentum());
+}
+
+}  // namespace ssl

@@ -10,7 +10,9 @@
 // moco_loss (v1/v2): q (N, D), k (N, D), queue (K, D): InfoNCE with shared negatives, grad_q only.
 // moco_v3_loss: ctr(q, k) = 2 tau / N sum_i [logsumexp_j(qn_i . kn_j / tau) - qn_i . kn_i / tau],
 //   L = ctr(q1, k2) + ctr(q2, k1); grad_q1, grad_q2 (keys are under stop-gradient).
-// Every loss value stays on the device as a (1) tensor.
+// Every loss value stays on the device as a (1) tensor. device_moco / device_moco_v3 are what
+// ssl::moco and ssl::moco_v3 call on device tensors (found by ADL), unit_keys the queue's
+// normalisation of a device batch of keys.
 #include "../../losses/moco.hpp"  // the CPU references
 #include "gemm.cuh"
 #include "kernels/info_nce.cuh"
@@ -162,3 +164,24 @@ inline moco_v3_device_result moco_v3_loss(const tensor<cuda>& q1, const tensor<c
 }
 
 }  // namespace ssl::ops
+
+namespace ssl {
+
+/// ssl::moco on device tensors (found by moco::operator() for tensor<cuda>).
+inline ops::moco_device_result device_moco(const moco& loss, const tensor<cuda>& q, const tensor<cuda>& k,
+                                           const tensor<cuda>& queue) {
+  return ops::moco_loss(q, k, queue, loss.temperature());
+}
+
+/// ssl::moco_v3 on device tensors (found by moco_v3::operator() for tensor<cuda>).
+inline ops::moco_v3_device_result device_moco_v3(const moco_v3& loss, const tensor<cuda>& q1, const tensor<cuda>& q2,
+                                                 const tensor<cuda>& k1, const tensor<cuda>& k2) {
+  return ops::moco_v3_loss(q1, q2, k1, k2, loss.temperature());
+}
+
+/// keys (B, D) with unit rows, on the device (the CPU overload: losses/moco.hpp).
+inline tensor<cuda> unit_keys(const tensor<cuda>& keys) {
+  return ops::detail::normalize_unit_rows(keys, keys.dim(0)).z;
+}
+
+}  // namespace ssl

@@ -42,3 +42,12 @@ inline koleo_device_result koleo_loss(const tensor<cuda>& x, float eps = 1e-8f) 
 }
 
 }  // namespace ssl::ops
+
+namespace ssl {
+
+/// ssl::koleo on device embeddings (found by koleo::operator() for tensor<cuda>).
+inline ops::koleo_device_result device_koleo(const koleo& loss, const tensor<cuda>& x) {
+  return ops::koleo_loss(x, loss.eps());
+}
+
+}  // namespace ssl

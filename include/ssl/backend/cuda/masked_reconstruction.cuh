@@ -40,3 +40,16 @@ inline masked_reconstruction_device_result masked_reconstruction_loss(const tens
 }
 
 }  // namespace ssl::ops
+
+namespace ssl {
+
+/// ssl::masked_reconstruction on device predictions and targets (found by its operator() for
+/// tensor<cuda>); the mask stays on the host.
+inline ops::masked_reconstruction_device_result device_masked_reconstruction(const masked_reconstruction& loss,
+                                                                            const tensor<cuda>& pred,
+                                                                            const tensor<cuda>& target,
+                                                                            const tensor<cpu>& mask) {
+  return ops::masked_reconstruction_loss(pred, target, mask, loss.norm_pix(), loss.var_eps());
+}
+
+}  // namespace ssl

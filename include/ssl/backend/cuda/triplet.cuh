@@ -56,3 +56,13 @@ inline triplet_device_result triplet_loss(const tensor<cuda>& anchor, const tens
 }
 
 }  // namespace ssl::ops
+
+namespace ssl {
+
+/// ssl::triplet on device embeddings (found by triplet::operator() for tensor<cuda>).
+inline ops::triplet_device_result device_triplet(const triplet& loss, const tensor<cuda>& anchor,
+                                                 const tensor<cuda>& positive, const tensor<cuda>& negative) {
+  return ops::triplet_loss(anchor, positive, negative, loss.margin(), loss.distance());
+}
+
+}  // namespace ssl

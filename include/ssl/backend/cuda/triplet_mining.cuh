@@ -106,3 +106,13 @@ inline triplet_mining_device_result triplet_mining_loss(const tensor<cuda>& x, c
 }
 
 }  // namespace ssl::ops
+
+namespace ssl {
+
+/// ssl::triplet_mining on device embeddings (found by triplet_mining::operator() for tensor<cuda>).
+inline ops::triplet_mining_device_result device_triplet_mining(const triplet_mining& loss, const tensor<cuda>& x,
+                                                               std::span<const int64_t> labels) {
+  return ops::triplet_mining_loss(x, labels, loss.strategy(), loss.margin(), loss.distance());
+}
+
+}  // namespace ssl

@@ -2,6 +2,7 @@
 // Token-sequence ops of the op-level ViT / MAE / DINO steps on the device: the overloads of
 // backend/cpu/vit_ops.hpp (same contracts, same checks). Index lists (MAE's restore order) come
 // from the host, are checked there and uploaded once per call (masks are drawn on the host).
+// Device only: scale_rows (drop_path's per-sample scale; nn/drop_path.hpp keeps its CPU loop).
 #include <vector>
 
 #include "../cpu/vit_ops.hpp"  // the CPU reference: both overloads visible together
@@ -125,6 +126,19 @@ inline tensor<cuda> unshuffle_tokens_backward(const tensor<cuda>& g, const std::
   SSL_CUDA_CHECK_LAUNCH("unshuffle_tokens_backward");
   column_sums(hidden, dmask.data(), N * L, D, true);
   return de;
+}
+
+/// x[n] *= scale[n] for every sample n of x (N, ...), in place; scale: N host values (drop_path's
+/// per-sample keep scale, drawn on the host), uploaded.
+inline void scale_rows(tensor<cuda>& x, const std::vector<float>& scale) {
+  check<shape_error>(x.rank() >= 1 && x.dim(0) == int64_t(scale.size()), "scale_rows: expected ", scale.size(),
+                     " samples, got ", x.shape());
+  if (x.numel() == 0) return;
+  gpu::array<float> s(int64_t(scale.size()));
+  SSL_CUDA_CHECK(cudaMemcpyAsync(s.data(), scale.data(), s.bytes(), cudaMemcpyHostToDevice, gpu::stream()));
+  gpu::kernels::scale_rows<<<vit_detail::blocks(x.numel()), gpu::kernels::block_size, 0, gpu::stream()>>>(
+      x.data(), s.data(), x.numel() / x.dim(0), x.numel());
+  SSL_CUDA_CHECK_LAUNCH("scale_rows");
 }
 
 }  // namespace ssl::ops

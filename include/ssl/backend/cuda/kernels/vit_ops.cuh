@@ -65,4 +65,9 @@ SSL_KERNEL void unshuffle_tokens_backward(const float* __restrict__ g, const int
   }
 }
 
+// x[n, i] *= scale[n], i < R (drop_path's per-sample keep scale), in place
+SSL_KERNEL void scale_rows(float* __restrict__ x, const float* __restrict__ scale, int64_t R, int64_t n) {
+  SSL_GRID_STRIDE(i, n) x[i] *= scale[i / R];
+}
+
 }  // namespace ssl::gpu::kernels
