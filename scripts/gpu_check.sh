@@ -2,8 +2,9 @@
 # The one script to run when a GPU machine is available (issue 6). In under 4 minutes on one GPU:
 #   1. builds test_cuda, the GPU benchmarks (benchmarks/cuda_*.cu) and the CPU W1 benchmark,
 #      for the local GPU's architecture only (SSL_CUDA_ARCHITECTURES=native);
-#   2. runs every CUDA parity test (each CUDA op against its CPU reference, and full SimCLR,
-#      MAE and DINO training steps on both backends);
+#   2. runs every CUDA parity test (each CUDA op against its CPU reference; full SimCLR, MAE and
+#      DINO training steps on both backends, op-level; and the library's own classes instantiated
+#      for the GPU -- every method, ResNet-18 -- against their <cpu> instantiations);
 #   3. runs the GEMM (FP32 / TF32, n = 1024, 4096), W1, W2 (MAE) and W3 (DINO) benchmarks, the
 #      CPU figures beside them (2 threads, as shared/WORKLOADS.md: W1 from the library's CPU
 #      benchmark, W2 / W3 from the same op-level step code run on the CPU), and prints one table.

@@ -14,11 +14,10 @@
 #include <ssl/optim/sgd.hpp>
 #include <ssl/train/trainer.hpp>
 
-#include "cuda_test.cuh"
+#include "method_parity.cuh"
 
 using namespace ssl;
-using ssl_cuda_test::random;
-using ssl_cuda_test::rel_diff;
+using namespace ssl_cuda_test;  // random, rel_diff and the helpers of method_parity.cuh
 
 namespace {
 template <class B>
@@ -30,77 +29,35 @@ simclr_t<B> make_simclr(uint64_t seed) {
                      projection_mlp<B>({.in_dim = 256, .hidden_dim = 256, .out_dim = 128}, rng(seed).fork(1)),
                      nt_xent(0.5f));
 }
-
-double max_abs(const tensor<cpu>& t) {
-  double m = 0;
-  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, double(std::abs(t[i])));
-  return m;
-}
-
-// The bias of the head's first Linear feeds BatchNorm1d, which removes any constant shift: its
-// exact gradient is 0 and both backends hold rounding noise there (checked by size instead).
-bool bn_fed_bias(const std::string& name) { return name == "projector.0.bias"; }
 }  // namespace
 
 TEST_CASE("cuda: simclr<convnet_s<cuda>, projection_mlp<cuda>> + sgd<cuda> steps like the <cpu> instantiation") {
   SSL_REQUIRE_CUDA_DEVICE();
   auto host = make_simclr<cpu>(7);
   auto dev = make_simclr<cuda>(7);  // the only difference: the backend argument
-  param_list<cpu> hp;
-  param_list<cuda> dp;
-  host.collect(hp, "");
-  dev.collect(dp, "");
-  REQUIRE(hp.size() == dp.size());
-  for (size_t i = 0; i < hp.size(); ++i) {  // initialisers draw on the host: identical values
-    INFO("parameter " << hp[i].name);
-    REQUIRE(dp[i].name == hp[i].name);
-    CHECK(rel_diff(dp[i].p->value, hp[i].p->value) == 0.0);
-  }
+  const param_pair ps = collect_params(host, dev);
+  expect_identical_init(ps);
   const sgd_options o{.lr = 0.06f, .momentum = 0.9f, .weight_decay = 5e-4f};
-  sgd host_opt(hp, o);
-  sgd dev_opt(dp, o);
+  sgd host_opt(ps.host, o);
+  sgd dev_opt(ps.dev, o);
   static_assert(std::same_as<decltype(dev_opt), sgd<cuda>>);
   for (int step = 0; step < 2; ++step) {
     INFO("step " << step);
-    const std::vector<tensor<cpu>> views = {random(shape{8, 1, 28, 28}, 300 + 2 * step, 0.0f, 1.0f),
-                                            random(shape{8, 1, 28, 28}, 301 + 2 * step, 0.0f, 1.0f)};
-    const std::vector<tensor<cuda>> dev_views = {to_device(views[0]), to_device(views[1])};
+    const std::vector<tensor<cpu>> views = two_views(8, 300)(step);
+    const std::vector<tensor<cuda>> dev_views = upload_views(views);
     host_opt.zero_grad();
     dev_opt.zero_grad();
     const float loss = host.train_step(views).loss;
     const float dev_loss = dev.train_step(dev_views).loss;
-    CHECK(std::abs(dev_loss - loss) <= 1e-4f * std::abs(loss));
-    double w_scale = 0;
-    for (size_t i = 0; i < hp.size(); ++i)
-      if (hp[i].name == "projector.0.weight") w_scale = max_abs(hp[i].p->grad);
-    REQUIRE(w_scale > 0);
-    for (size_t i = 0; i < hp.size(); ++i) {
-      INFO("gradient of " << hp[i].name);
-      if (bn_fed_bias(hp[i].name)) {
-        CHECK(max_abs(hp[i].p->grad) < 1e-4 * w_scale);
-        CHECK(max_abs(to_host(dp[i].p->grad)) < 1e-4 * w_scale);
-      } else {
-        CHECK(rel_diff(dp[i].p->grad, hp[i].p->grad) < 2e-3);
-      }
-    }
+    expect_close_loss(loss, dev_loss);
+    // The bias of the head's first Linear feeds BatchNorm1d: checked by size.
+    expect_close_gradients(ps, {"projector.0.bias"});
     host_opt.step();
     dev_opt.step();
-    for (size_t i = 0; i < hp.size(); ++i) {
-      INFO("value of " << hp[i].name);
-      CHECK(rel_diff(dp[i].p->value, hp[i].p->value) < 1e-4);
-    }
+    expect_close_values(ps);
   }
   // BN running statistics and counters, then the optimizer state through state_dict().
-  std::vector<std::pair<std::string, tensor<cpu>*>> hb;
-  std::vector<std::pair<std::string, tensor<cuda>*>> db;
-  host.collect_buffers(hb, "");
-  dev.collect_buffers(db, "");
-  REQUIRE(hb.size() == db.size());
-  for (size_t i = 0; i < hb.size(); ++i) {
-    INFO("buffer " << hb[i].first);
-    CHECK(db[i].first == hb[i].first);
-    CHECK(rel_diff(*db[i].second, *hb[i].second) < 1e-4);
-  }
+  expect_close_buffers(host, dev);
   CHECK(dev.encoder().bn(0).num_batches_tracked() == 2);
   const named_tensors hs = host_opt.state_dict(), ds = dev_opt.state_dict();
   REQUIRE(hs.size() == ds.size());

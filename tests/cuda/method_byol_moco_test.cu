@@ -3,7 +3,6 @@
 // the same two training steps as its <cpu> instantiation from the same seeds: loss, gradients,
 // parameters after the step, and after after_step the EMA teachers (weights and BN statistics),
 // MoCo v2's queue and its write position (all listed by collect_buffers).
-#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -13,11 +12,10 @@
 #include <ssl/methods/moco.hpp>
 #include <ssl/optim/sgd.hpp>
 
-#include "cuda_test.cuh"
+#include "method_parity.cuh"
 
 using namespace ssl;
-using ssl_cuda_test::random;
-using ssl_cuda_test::rel_diff;
+using namespace ssl_cuda_test;  // random, rel_diff and the helpers of method_parity.cuh
 
 namespace {
 template <class B>
@@ -59,99 +57,13 @@ moco_v3_t<B> make_moco_v3(uint64_t seed) {
   return moco_v3_t<B>(convnet_s<B>(1, rng(seed)), projector<B>(seed), predictor<B>(seed), {.momentum_base = 0.9f},
                       moco_v3(0.5f));
 }
-
-double max_abs(const tensor<cpu>& t) {
-  double m = 0;
-  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, double(std::abs(t[i])));
-  return m;
-}
-
-const tensor<cpu>& grad_of(const param_list<cpu>& ps, const std::string& name) {
-  for (const auto& r : ps)
-    if (r.name == name) return r.p->grad;
-  FAIL("no parameter " << name);
-  return ps[0].p->grad;
-}
-
-// Every buffer (BN statistics, teacher weights and statistics, queue, counters) of both methods.
-template <class MH, class MD>
-void check_buffers(MH& host, MD& dev, double tolerance) {
-  methods_detail::buffer_list<cpu> hb;
-  methods_detail::buffer_list<cuda> db;
-  host.collect_buffers(hb, "");
-  dev.collect_buffers(db, "");
-  REQUIRE(hb.size() == db.size());
-  for (size_t i = 0; i < hb.size(); ++i) {
-    INFO("buffer " << hb[i].first);
-    CHECK(db[i].first == hb[i].first);
-    CHECK(rel_diff(*db[i].second, *hb[i].second) <= tolerance);
-  }
-}
-
-// Two SGD steps of both instantiations on the same views: the loss within 1e-4, every gradient
-// within 2e-3 (the biases in bn_fed feed a BatchNorm, which removes any constant shift: their
-// exact gradient is 0 and both backends hold rounding noise there, checked by size against the
-// gradient of the same layer's weight), the parameters after opt.step() within 1e-4, then
-// after_step (EMA teachers, queue) and every buffer within 1e-4.
-template <class MH, class MD>
-void check_two_steps(MH& host, MD& dev, int64_t batch, uint64_t seed, const std::vector<std::string>& bn_fed) {
-  param_list<cpu> hp;
-  param_list<cuda> dp;
-  host.collect(hp, "");
-  dev.collect(dp, "");
-  REQUIRE(hp.size() == dp.size());
-  for (size_t i = 0; i < hp.size(); ++i) {  // initialisers draw on the host: identical values
-    INFO("parameter " << hp[i].name);
-    REQUIRE(dp[i].name == hp[i].name);
-    CHECK(rel_diff(dp[i].p->value, hp[i].p->value) == 0.0);
-  }
-  check_buffers(host, dev, 0.0);  // teachers are copies; MoCo's initial queue is drawn on the host
-  const sgd_options o{.lr = 0.05f, .momentum = 0.9f, .weight_decay = 5e-4f};
-  sgd host_opt(hp, o);
-  sgd dev_opt(dp, o);
-  static_assert(std::same_as<decltype(dev_opt), sgd<cuda>>);
-  for (int step = 0; step < 2; ++step) {
-    INFO("step " << step);
-    const std::vector<tensor<cpu>> views = {random(shape{batch, 1, 28, 28}, seed + 2 * step, 0.0f, 1.0f),
-                                            random(shape{batch, 1, 28, 28}, seed + 2 * step + 1, 0.0f, 1.0f)};
-    const std::vector<tensor<cuda>> dev_views = {to_device(views[0]), to_device(views[1])};
-    host_opt.zero_grad();
-    dev_opt.zero_grad();
-    const float loss = host.train_step(views).loss;
-    const float dev_loss = dev.train_step(dev_views).loss;
-    INFO("loss: cpu " << loss << ", cuda " << dev_loss);
-    CHECK(std::abs(dev_loss - loss) <= 1e-4f * std::abs(loss));
-    for (size_t i = 0; i < hp.size(); ++i) {
-      INFO("gradient of " << hp[i].name);
-      const std::string& n = hp[i].name;
-      if (std::find(bn_fed.begin(), bn_fed.end(), n) != bn_fed.end()) {
-        const double w_scale = max_abs(grad_of(hp, n.substr(0, n.size() - 4) + "weight"));
-        REQUIRE(w_scale > 0);
-        CHECK(max_abs(hp[i].p->grad) < 1e-4 * w_scale);
-        CHECK(max_abs(to_host(dp[i].p->grad)) < 1e-4 * w_scale);
-      } else {
-        CHECK(rel_diff(dp[i].p->grad, hp[i].p->grad) < 2e-3);
-      }
-    }
-    host_opt.step();
-    dev_opt.step();
-    for (size_t i = 0; i < hp.size(); ++i) {
-      INFO("value of " << hp[i].name);
-      CHECK(rel_diff(dp[i].p->value, hp[i].p->value) < 1e-4);
-    }
-    const step_info info{step + 1, 10, 0};
-    host.after_step(info);
-    dev.after_step(info);
-  }
-  check_buffers(host, dev, 1e-4);
-}
 }  // namespace
 
 TEST_CASE("cuda: byol_method<convnet_s<cuda>, projection_mlp<cuda>, prediction_mlp<cuda>> steps like <cpu>") {
   SSL_REQUIRE_CUDA_DEVICE();
   auto host = make_byol<cpu>(7);
   auto dev = make_byol<cuda>(7);
-  check_two_steps(host, dev, 8, 400, {"projector.0.bias", "predictor.0.bias"});
+  check_two_sgd_steps(host, dev, two_views(8, 400), {"projector.0.bias", "predictor.0.bias"});
   CHECK(dev.tau() == host.tau());
   CHECK(dev.target_encoder().bn(0).num_batches_tracked() == 2);
 }
@@ -160,14 +72,14 @@ TEST_CASE("cuda: simsiam_method<convnet_s<cuda>, ...> steps like <cpu>") {
   SSL_REQUIRE_CUDA_DEVICE();
   auto host = make_simsiam<cpu>(8);
   auto dev = make_simsiam<cuda>(8);
-  check_two_steps(host, dev, 8, 410, {"projector.0.bias", "predictor.0.bias"});
+  check_two_sgd_steps(host, dev, two_views(8, 410), {"projector.0.bias", "predictor.0.bias"});
 }
 
 TEST_CASE("cuda: moco_v2_method<convnet_s<cuda>, projection_mlp<cuda>> steps like <cpu>, queue included") {
   SSL_REQUIRE_CUDA_DEVICE();
   auto host = make_moco_v2<cpu>(9);
   auto dev = make_moco_v2<cuda>(9);
-  check_two_steps(host, dev, 16, 420, {"head.0.bias"});
+  check_two_sgd_steps(host, dev, two_views(16, 420), {"head.0.bias"});
   CHECK(host.pointer() == 32);
   CHECK(dev.pointer() == 32);
   CHECK(rel_diff(dev.queue(), host.queue()) < 1e-4);
@@ -190,6 +102,6 @@ TEST_CASE("cuda: moco_v3_method<convnet_s<cuda>, projection_mlp<cuda>, predictio
   SSL_REQUIRE_CUDA_DEVICE();
   auto host = make_moco_v3<cpu>(10);
   auto dev = make_moco_v3<cuda>(10);
-  check_two_steps(host, dev, 8, 450, {"projector.0.bias", "predictor.0.bias"});
+  check_two_sgd_steps(host, dev, two_views(8, 450), {"projector.0.bias", "predictor.0.bias"});
   CHECK(dev.momentum() == host.momentum());
 }

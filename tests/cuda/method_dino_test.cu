@@ -10,11 +10,10 @@
 #include <ssl/methods/dino.hpp>
 #include <ssl/optim/sgd.hpp>
 
-#include "cuda_test.cuh"
+#include "method_parity.cuh"
 
 using namespace ssl;
-using ssl_cuda_test::random;
-using ssl_cuda_test::rel_diff;
+using namespace ssl_cuda_test;  // random, rel_diff and the helpers of method_parity.cuh
 
 namespace {
 dino_options test_options() {
@@ -42,67 +41,38 @@ dino_method<vit<B>, dino_head<B>> make_vit_dino(uint64_t seed) {
           dino_head<B>(head_options(32), rng(seed).fork(1)), test_options()};
 }
 
-template <class HostMethod, class DeviceMethod>
-void check_buffers(HostMethod& host, DeviceMethod& dev) {
-  methods_detail::buffer_list<cpu> hb;
-  methods_detail::buffer_list<cuda> db;
-  host.collect_buffers(hb, "");
-  dev.collect_buffers(db, "");
-  REQUIRE(hb.size() == db.size());
-  for (size_t i = 0; i < hb.size(); ++i) {
-    INFO("buffer " << hb[i].first);
-    CHECK(db[i].first == hb[i].first);
-    CHECK(rel_diff(*db[i].second, *hb[i].second) < 1e-4);
-  }
-}
-
 // Two SGD steps on the same crops; gradients, values and (after after_step) every buffer compared.
 template <class HostMethod, class DeviceMethod>
 void check_dino_steps(HostMethod& host, DeviceMethod& dev) {
-  param_list<cpu> hp;
-  param_list<cuda> dp;
-  host.collect(hp, "");
-  dev.collect(dp, "");
-  REQUIRE(hp.size() == dp.size());
-  for (size_t i = 0; i < hp.size(); ++i) {
-    INFO("parameter " << hp[i].name);
-    REQUIRE(dp[i].name == hp[i].name);
-    CHECK(rel_diff(dp[i].p->value, hp[i].p->value) == 0.0);
-  }
-  check_buffers(host, dev);  // teacher = student copy, center 0
+  const param_pair ps = collect_params(host, dev);
+  expect_identical_init(ps);
+  expect_close_buffers(host, dev);  // teacher = student copy, center 0
   const sgd_options o{.lr = 0.05f, .momentum = 0.9f, .weight_decay = 1e-4f};
-  sgd host_opt(hp, o);
-  sgd dev_opt(dp, o);
+  sgd host_opt(ps.host, o);
+  sgd dev_opt(ps.dev, o);
   for (int step = 0; step < 2; ++step) {
     INFO("step " << step);
     std::vector<tensor<cpu>> views;
-    std::vector<tensor<cuda>> dev_views;
     for (int v = 0; v < 4; ++v) {
       const int64_t size = v < 2 ? 28 : 12;  // 2 global crops, then 2 local crops
       views.push_back(random(shape{8, 1, size, size}, 500 + 10 * uint64_t(step) + uint64_t(v), 0.0f, 1.0f));
-      dev_views.push_back(to_device(views.back()));
     }
+    const std::vector<tensor<cuda>> dev_views = upload_views(views);
     host_opt.zero_grad();
     dev_opt.zero_grad();
     const float loss = host.train_step(views).loss;
     const float dev_loss = dev.train_step(dev_views).loss;
-    CHECK(std::abs(dev_loss - loss) <= 1e-4f * std::abs(loss));
-    CHECK(std::abs(dev.last_dino_loss() - host.last_dino_loss()) <= 1e-4f * std::abs(host.last_dino_loss()));
-    for (size_t i = 0; i < hp.size(); ++i) {
-      INFO("gradient of " << hp[i].name);
-      CHECK(rel_diff(dp[i].p->grad, hp[i].p->grad) < 2e-3);
-    }
+    expect_close_loss(loss, dev_loss);
+    expect_close_loss(host.last_dino_loss(), dev.last_dino_loss(), "last_dino_loss");
+    expect_close_gradients(ps);
     host_opt.step();
     dev_opt.step();
-    for (size_t i = 0; i < hp.size(); ++i) {
-      INFO("value of " << hp[i].name);
-      CHECK(rel_diff(dp[i].p->value, hp[i].p->value) < 1e-4);
-    }
+    expect_close_values(ps);
     const step_info info{.step = step + 1, .total_steps = 10, .epoch = 0};
     host.after_step(info);
     dev.after_step(info);
     CHECK(dev.momentum() == host.momentum());
-    check_buffers(host, dev);  // center, teacher weights (EMA) and BN statistics
+    expect_close_buffers(host, dev);  // center, teacher weights (EMA) and BN statistics
   }
 }
 }  // namespace

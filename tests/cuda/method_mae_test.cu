@@ -7,11 +7,10 @@
 #include <ssl/methods/mae.hpp>
 #include <ssl/optim/adamw.hpp>
 
-#include "cuda_test.cuh"
+#include "method_parity.cuh"
 
 using namespace ssl;
-using ssl_cuda_test::random;
-using ssl_cuda_test::rel_diff;
+using namespace ssl_cuda_test;  // random, rel_diff and the helpers of method_parity.cuh
 
 namespace {
 template <class B>
@@ -33,42 +32,8 @@ TEST_CASE("cuda: mae<vit<cuda>, mae_decoder<cuda>> + adamw<cuda> steps like the 
   SSL_REQUIRE_CUDA_DEVICE();
   auto host = make_mae<cpu>(7);
   auto dev = make_mae<cuda>(7);  // the only difference: the backend argument
-  param_list<cpu> hp;
-  param_list<cuda> dp;
-  host.collect(hp, "");
-  dev.collect(dp, "");
-  REQUIRE(hp.size() == dp.size());
-  for (size_t i = 0; i < hp.size(); ++i) {  // initialisers draw on the host: identical values
-    INFO("parameter " << hp[i].name);
-    REQUIRE(dp[i].name == hp[i].name);
-    CHECK(rel_diff(dp[i].p->value, hp[i].p->value) == 0.0);
-  }
-  const adamw_options o{.lr = 1.5e-4f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.05f};
-  adamw host_opt(hp, o);
-  adamw dev_opt(dp, o);
-  static_assert(std::same_as<decltype(dev_opt), adamw<cuda>>);
-  for (int step = 0; step < 2; ++step) {
-    INFO("step " << step);
-    const tensor<cpu> x = random(shape{8, 1, 28, 28}, 300 + step, 0.0f, 1.0f);
-    host_opt.zero_grad();
-    dev_opt.zero_grad();
-    const float loss = host.train_step({x}).loss;
-    const float dev_loss = dev.train_step({to_device(x)}).loss;  // the same host-drawn mask
-    CHECK(std::abs(dev_loss - loss) <= 1e-4f * std::abs(loss));
-    for (size_t i = 0; i < hp.size(); ++i) {
-      INFO("gradient of " << hp[i].name);
-      CHECK(rel_diff(dp[i].p->grad, hp[i].p->grad) < 2e-3);
-    }
-    // AdamW divides by sqrt(v) + eps: it amplifies the backends' rounding noise on ~0 gradients, so
-    // both update from the host gradients (compared above).
-    for (size_t i = 0; i < hp.size(); ++i) dp[i].p->grad = to_device(hp[i].p->grad);
-    host_opt.step();
-    dev_opt.step();
-    for (size_t i = 0; i < hp.size(); ++i) {
-      INFO("value of " << hp[i].name);
-      CHECK(rel_diff(dp[i].p->value, hp[i].p->value) < 1e-4);
-    }
-  }
+  // the same host-drawn masks; train_step itself counts the steps (no after_step)
+  check_two_adamw_steps(host, dev, one_view(8, 1, 300), /*after_step=*/false);
   CHECK(dev.step_count() == 2);
   // No-grad reconstruction with a given host mask.
   const tensor<cpu> x = random(shape{4, 1, 28, 28}, 310, 0.0f, 1.0f);
@@ -86,18 +51,13 @@ TEST_CASE("cuda: vit<cuda> drop-path, mean pooling, 12x12 crops and attention ma
                       .drop_path = 0.3f, .pool = vit_pool::mean};
   vit<cpu> host(o, rng(3));
   vit<cuda> dev(o, rng(3));
-  param_list<cpu> hp;
-  param_list<cuda> dp;
-  host.collect(hp, "");
-  dev.collect(dp, "");
-  REQUIRE(hp.size() == dp.size());
+  const param_pair ps = collect_params(host, dev);
   for (int64_t side : {28, 12}) {  // 12x12: 3x3 tokens, the 7x7 position table bicubic-resized
     for (vit_pool pool : {vit_pool::mean, vit_pool::cls}) {
       INFO("side " << side << ", pool " << (pool == vit_pool::mean ? "mean" : "cls"));
       host.set_pool(pool);
       dev.set_pool(pool);
-      for (auto& p : hp) p.p->grad.zero();
-      for (auto& p : dp) p.p->grad.zero();
+      zero_gradients(ps);
       const tensor<cpu> x = random(shape{6, 1, side, side}, 40 + uint64_t(side), 0.0f, 1.0f);
       const tensor<cpu> dy = random(shape{6, 32}, 50 + uint64_t(side));
       auto h = host.forward(x);  // the same drop-path draws (host rng, the same call counter)
@@ -106,10 +66,7 @@ TEST_CASE("cuda: vit<cuda> drop-path, mean pooling, 12x12 crops and attention ma
       const tensor<cpu> hdx = host.backward(h.saved, dy);
       const tensor<cuda> ddx = dev.backward(d.saved, to_device(dy));
       CHECK(rel_diff(ddx, hdx) < 2e-3);
-      for (size_t i = 0; i < hp.size(); ++i) {
-        INFO("gradient of " << hp[i].name);
-        CHECK(rel_diff(dp[i].p->grad, hp[i].p->grad) < 2e-3);
-      }
+      expect_close_gradients(ps);
       CHECK(rel_diff(dev.infer(to_device(x)), host.infer(x)) < 1e-4);
       CHECK(rel_diff(dev.cls_attention(to_device(x)), host.cls_attention(x)) < 1e-4);
     }

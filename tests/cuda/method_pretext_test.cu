@@ -4,7 +4,6 @@
 // loss, gradients, parameters after the step and BN statistics. The per-step transforms (rotated
 // copies, jigsaw tiles: a gather on the device; colorization: prepared on the host) and the device
 // losses (cross-entropy, triplet mining) are exercised through train_step.
-#include <algorithm>
 #include <functional>
 #include <string>
 #include <utility>
@@ -18,11 +17,10 @@
 #include <ssl/methods/triplet.hpp>
 #include <ssl/optim/sgd.hpp>
 
-#include "cuda_test.cuh"
+#include "method_parity.cuh"
 
 using namespace ssl;
-using ssl_cuda_test::random;
-using ssl_cuda_test::rel_diff;
+using namespace ssl_cuda_test;  // random, rel_diff and the helpers of method_parity.cuh
 
 namespace {
 template <class B>
@@ -66,111 +64,6 @@ triplet_t<B> make_triplet(uint64_t seed, triplet_mining loss) {
                       std::move(loss));
 }
 
-double max_abs(const tensor<cpu>& t) {
-  double m = 0;
-  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, double(std::abs(t[i])));
-  return m;
-}
-
-const tensor<cpu>& grad_of(const param_list<cpu>& ps, const std::string& name) {
-  for (const auto& r : ps)
-    if (r.name == name) return r.p->grad;
-  FAIL("no parameter " << name);
-  return ps[0].p->grad;
-}
-
-template <class MH, class MD>
-void check_buffers(MH& host, MD& dev, double tolerance) {
-  methods_detail::buffer_list<cpu> hb;
-  methods_detail::buffer_list<cuda> db;
-  host.collect_buffers(hb, "");
-  dev.collect_buffers(db, "");
-  REQUIRE(hb.size() == db.size());
-  for (size_t i = 0; i < hb.size(); ++i) {
-    INFO("buffer " << hb[i].first);
-    CHECK(db[i].first == hb[i].first);
-    CHECK(rel_diff(*db[i].second, *hb[i].second) <= tolerance);
-  }
-}
-
-// Two SGD steps of both instantiations on the same views (make_views(step) gives the host views;
-// step_host / step_dev run one train_step): the loss within 1e-4, every gradient within 2e-3 (the
-// biases in bn_fed feed a BatchNorm, which removes any constant shift: their exact gradient is 0
-// and both backends hold rounding noise there, checked by size against the same layer's weight
-// gradient), the parameters after opt.step() within 1e-4, then every BN buffer within 1e-4.
-template <class MH, class MD, class Views, class StepHost, class StepDev>
-void check_two_steps(MH& host, MD& dev, Views&& make_views, StepHost&& step_host, StepDev&& step_dev,
-                     const std::vector<std::string>& bn_fed) {
-  param_list<cpu> hp;
-  param_list<cuda> dp;
-  host.collect(hp, "");
-  dev.collect(dp, "");
-  REQUIRE(hp.size() == dp.size());
-  for (size_t i = 0; i < hp.size(); ++i) {  // initialisers draw on the host: identical values
-    INFO("parameter " << hp[i].name);
-    REQUIRE(dp[i].name == hp[i].name);
-    CHECK(rel_diff(dp[i].p->value, hp[i].p->value) == 0.0);
-  }
-  check_buffers(host, dev, 0.0);
-  const sgd_options o{.lr = 0.05f, .momentum = 0.9f, .weight_decay = 5e-4f};
-  sgd host_opt(hp, o);
-  sgd dev_opt(dp, o);
-  static_assert(std::same_as<decltype(dev_opt), sgd<cuda>>);
-  for (int step = 0; step < 2; ++step) {
-    INFO("step " << step);
-    const std::vector<tensor<cpu>> views = make_views(step);
-    std::vector<tensor<cuda>> dev_views;
-    for (const auto& v : views) dev_views.push_back(to_device(v));
-    host_opt.zero_grad();
-    dev_opt.zero_grad();
-    const float loss = step_host(host, views);
-    const float dev_loss = step_dev(dev, dev_views);
-    INFO("loss: cpu " << loss << ", cuda " << dev_loss);
-    CHECK(std::abs(dev_loss - loss) <= 1e-4f * std::abs(loss));
-    for (size_t i = 0; i < hp.size(); ++i) {
-      INFO("gradient of " << hp[i].name);
-      const std::string& n = hp[i].name;
-      if (std::find(bn_fed.begin(), bn_fed.end(), n) != bn_fed.end()) {
-        const double w_scale = max_abs(grad_of(hp, n.substr(0, n.size() - 4) + "weight"));
-        REQUIRE(w_scale > 0);
-        CHECK(max_abs(hp[i].p->grad) < 1e-4 * w_scale);
-        CHECK(max_abs(to_host(dp[i].p->grad)) < 1e-4 * w_scale);
-      } else {
-        CHECK(rel_diff(dp[i].p->grad, hp[i].p->grad) < 2e-3);
-      }
-    }
-    host_opt.step();
-    dev_opt.step();
-    for (size_t i = 0; i < hp.size(); ++i) {
-      INFO("value of " << hp[i].name);
-      CHECK(rel_diff(dp[i].p->value, hp[i].p->value) < 1e-4);
-    }
-    const step_info info{step + 1, 10, 0};
-    host.after_step(info);
-    dev.after_step(info);
-  }
-  check_buffers(host, dev, 1e-4);
-}
-
-// One view (B, C, 28, 28) in [0, 1] per step.
-auto one_view(int64_t batch, int64_t channels, uint64_t seed) {
-  return [=](int step) {
-    return std::vector<tensor<cpu>>{random(shape{batch, channels, 28, 28}, seed + uint64_t(step), 0.0f, 1.0f)};
-  };
-}
-auto two_views(int64_t batch, uint64_t seed) {
-  return [=](int step) {
-    return std::vector<tensor<cpu>>{random(shape{batch, 1, 28, 28}, seed + 2 * uint64_t(step), 0.0f, 1.0f),
-                                    random(shape{batch, 1, 28, 28}, seed + 2 * uint64_t(step) + 1, 0.0f, 1.0f)};
-  };
-}
-// m.train_step(views).loss for any method and backend.
-struct plain_step {
-  template <class M, class V>
-  float operator()(M& m, const V& views) const {
-    return m.train_step(views).loss;
-  }
-};
 }  // namespace
 
 TEST_CASE("cuda: the rotated copies and jigsaw tiles gathered on the device are the host transforms' exactly") {
@@ -190,7 +83,7 @@ TEST_CASE("cuda: rotation_method<convnet_s<cuda>, projection_mlp<cuda>> steps li
   SSL_REQUIRE_CUDA_DEVICE();
   auto host = make_rotation<cpu>(21);
   auto dev = make_rotation<cuda>(21);
-  check_two_steps(host, dev, one_view(8, 1, 600), plain_step{}, plain_step{}, {});
+  check_two_sgd_steps(host, dev, one_view(8, 1, 600), {});
   CHECK(dev.encoder().bn(0).num_batches_tracked() == 2);
 }
 
@@ -198,7 +91,7 @@ TEST_CASE("cuda: jigsaw_method<convnet_s<cuda>, projection_mlp<cuda>> steps like
   SSL_REQUIRE_CUDA_DEVICE();
   auto host = make_jigsaw<cpu>(22);
   auto dev = make_jigsaw<cuda>(22);
-  check_two_steps(host, dev, one_view(8, 1, 610), plain_step{}, plain_step{}, {});
+  check_two_sgd_steps(host, dev, one_view(8, 1, 610), {});
   // train_on with given (host) puzzles uploads them
   const auto jb = pretext::jigsaw_batch(random(shape{4, 1, 28, 28}, 620, 0.0f, 1.0f), host.permutations(), rng(7), 7);
   const float loss = host.train_on(jb).loss, dev_loss = dev.train_on(jb).loss;  // parameters agree within 1e-4
@@ -210,7 +103,7 @@ TEST_CASE("cuda: colorization_method<convnet_s<cuda>, projection_mlp<cuda>> step
   const auto bins = pretext::ab_quantizer::from_gamut(8, 20.0f);
   auto host = make_colorization<cpu>(23, bins);
   auto dev = make_colorization<cuda>(23, bins);
-  check_two_steps(host, dev, one_view(8, 3, 630), plain_step{}, plain_step{}, {});
+  check_two_sgd_steps(host, dev, one_view(8, 3, 630), {});
 }
 
 TEST_CASE("cuda: triplet_method<convnet_s<cuda>, projection_mlp<cuda>> steps like <cpu> (pseudo-labels, semi-hard)") {
@@ -218,7 +111,7 @@ TEST_CASE("cuda: triplet_method<convnet_s<cuda>, projection_mlp<cuda>> steps lik
   const triplet_mining loss(triplet_strategy::semi_hard, 0.3f, triplet_distance::cosine);
   auto host = make_triplet<cpu>(24, loss);
   auto dev = make_triplet<cuda>(24, loss);
-  check_two_steps(host, dev, two_views(8, 640), plain_step{}, plain_step{}, {"head.0.bias"});
+  check_two_sgd_steps(host, dev, two_views(8, 640), {"head.0.bias"});
 }
 
 TEST_CASE("cuda: triplet_method steps like <cpu> with class labels (batch-all, squared distance)") {
@@ -228,5 +121,5 @@ TEST_CASE("cuda: triplet_method steps like <cpu> with class labels (batch-all, s
   auto dev = make_triplet<cuda>(25, loss);
   const std::vector<int64_t> labels{0, 1, 2, 0, 1, 2, 0, 1};
   auto labelled = [&](auto& m, const auto& views) { return m.train_step(views, labels).loss; };
-  check_two_steps(host, dev, one_view(8, 1, 650), labelled, labelled, {"head.0.bias"});
+  check_two_sgd_steps(host, dev, one_view(8, 1, 650), labelled, labelled, {"head.0.bias"});
 }

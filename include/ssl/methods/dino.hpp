@@ -25,7 +25,7 @@
 // running statistics follow its own batches. teacher_mode::infer / ::train overrides the choice.
 //
 // Collapse monitoring: last_dino_loss() near collapse_reference() = ln K means uniform outputs
-// (eval::dino_loss_collapse); last_teacher_entropy() near 0 means one-hot (sharpening collapse).
+// (eval::dino_loss_collapse).
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -243,6 +243,8 @@ class dino_method {
   E& teacher_encoder() { return *teacher_encoder_; }
   const E& teacher_encoder() const { return *teacher_encoder_; }
   H& teacher_head() { return *teacher_head_; }
+  /// The loss and its temperatures. Its own center() is the CPU method's working copy; the live
+  /// center (on the method's backend) is center().
   const dino& loss() const { return loss_; }
   const dino_options& options() const { return opt_; }
   const tensor<backend_type>& center() const { return center_; }

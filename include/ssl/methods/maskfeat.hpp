@@ -12,14 +12,25 @@
 // than MaskFeat's block-wise masking; the default ratio 0.4 is the paper's. HoG targets are taken
 // on the view as given (HoG is invariant to the per-channel affine normalisation up to its eps).
 // Names: encoder.*, mask_token (1, 1, D) trunc_normal(0.02), head.weight / head.bias (trunc_normal(0.02), 0).
+// The backend is the encoder's backend tag: maskfeat<vit<cuda>> runs the same step on the GPU (under
+// nvcc). Masks are host tensors on every backend (drawn on the host). Device fallback: the HoG targets
+// are computed on the host from a copy of the batch (pretext::hog has no device op) and uploaded once;
+// the mask-token plumbing and the loss run on the device.
+#include <concepts>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "../backend/cpu/vit_ops.hpp"
 #include "../encoders/vit.hpp"
 #include "../losses/masked_reconstruction.hpp"
 #include "../pretext/hog.hpp"
 #include "method.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/tokens.cuh"   // ops::prepend_token / gather_tokens on tensor<cuda>
+#include "../backend/cuda/vit_ops.cuh"  // ops::slice_tokens / sum_batch / scale_rows on tensor<cuda>
+#endif
 
 namespace ssl {
 
@@ -74,7 +85,8 @@ class maskfeat {
   }
 
   /// Predicted HoG vectors for every patch (N, L, P), with the masked patches replaced by the mask token.
-  output<forward_state, B> forward(const tensor<B>& x, const tensor<B>& mask) {
+  /// mask: (N, L) on the host (nonzero = masked), any number of masked patches per image.
+  output<forward_state, B> forward(const tensor<B>& x, const tensor<cpu>& mask) {
     auto& enc = encoder_;
     check_input(x);
     output<forward_state, B> out;
@@ -85,8 +97,19 @@ class maskfeat {
     tensor<B> tok = std::move(pe.y);  // (N, L, D)
     const int64_t N = tok.dim(0), L = tok.dim(1), D = tok.dim(2);
     expect_shape(mask, shape{N, L}, "maskfeat mask");
-    for (int64_t r = 0; r < N * L; ++r)
-      if (mask[r] != 0.0f) std::copy_n(mask_token_.value.data(), D, tok.data() + r * D);
+    if constexpr (std::same_as<B, cpu>) {
+      for (int64_t r = 0; r < N * L; ++r)
+        if (mask[r] != 0.0f) std::copy_n(mask_token_.value.data(), D, tok.data() + r * D);
+    } else {
+#if defined(__CUDACC__)
+      // [mask_token; tok] (N, 1 + L, D), then token l of image n from row 0 (masked) or row 1 + l.
+      std::vector<int32_t> idx(size_t(N * L));
+      for (int64_t r = 0; r < N * L; ++r) idx[size_t(r)] = mask[r] != 0.0f ? 0 : int32_t(1 + r % L);
+      tok = ops::gather_tokens(ops::prepend_token(tok, mask_token_.value), idx, L);
+#else
+      static_assert(std::same_as<B, cpu>, "maskfeat: a device backend needs nvcc");
+#endif
+    }
     auto p = enc.pos().forward(ops::prepend_token(tok, enc.cls_token().value), gh, gw);
     s.pos = std::move(p.saved);
     tensor<B> seq = std::move(p.y);
@@ -105,49 +128,82 @@ class maskfeat {
   }
 
   /// Backward of forward: dpred (N, L, P) -> dx; accumulates encoder, mask-token and head grads.
-  tensor<B> backward(const forward_state& s, const tensor<B>& mask, const tensor<B>& dpred) {
+  /// mask: the host mask given to forward.
+  tensor<B> backward(const forward_state& s, const tensor<cpu>& mask, const tensor<B>& dpred) {
     auto& enc = encoder_;
     tensor<B> dpatch = head_.backward(s.head, dpred);  // (N, L, D)
     const int64_t N = dpatch.dim(0), L = dpatch.dim(1), D = dpatch.dim(2);
     tensor<B> g = ops::prepend_token(dpatch, tensor<B>(shape{D}, 0.0f));
     g = enc.norm().backward(s.norm, g);
     for (int64_t i = enc.depth(); i-- > 0;) g = enc.block(i).backward(s.blocks[size_t(i)], g);
-    g = enc.pos().backward(s.pos, g);
-    tensor<B> dtok(shape{N, L, D});
-    auto& cls_grad = enc.cls_token().grad;
-    for (int64_t n = 0; n < N; ++n) {
-      const float* src = g.data() + n * (L + 1) * D;
-      for (int64_t c = 0; c < D; ++c) cls_grad[c] += src[c];
-      for (int64_t l = 0; l < L; ++l) {
-        float* dst = dtok.data() + (n * L + l) * D;
-        const float* row = src + (1 + l) * D;
-        if (mask[n * L + l] != 0.0f) {
-          for (int64_t c = 0; c < D; ++c) mask_token_.grad[c] += row[c];
-          std::fill_n(dst, D, 0.0f);
-        } else {
-          std::copy_n(row, D, dst);
+    g = enc.pos().backward(s.pos, g);  // (N, 1 + L, D)
+    expect_shape(mask, shape{N, L}, "maskfeat mask");
+    if constexpr (std::same_as<B, cpu>) {
+      tensor<B> dtok(shape{N, L, D});
+      auto& cls_grad = enc.cls_token().grad;
+      for (int64_t n = 0; n < N; ++n) {
+        const float* src = g.data() + n * (L + 1) * D;
+        for (int64_t c = 0; c < D; ++c) cls_grad[c] += src[c];
+        for (int64_t l = 0; l < L; ++l) {
+          float* dst = dtok.data() + (n * L + l) * D;
+          const float* row = src + (1 + l) * D;
+          if (mask[n * L + l] != 0.0f) {
+            for (int64_t c = 0; c < D; ++c) mask_token_.grad[c] += row[c];
+            std::fill_n(dst, D, 0.0f);
+          } else {
+            std::copy_n(row, D, dst);
+          }
         }
       }
+      return enc.patch().backward(s.patch, dtok);
+    } else {
+#if defined(__CUDACC__)
+      // dcls += sum_n g[n, 0];  dmask_token += sum of g[n, 1 + l] over masked (n, l);
+      // dtok[n, l] = g[n, 1 + l] where unmasked, 0 where masked.
+      ops::sum_batch(ops::slice_tokens(g, 0, 1), enc.cls_token().grad);
+      tensor<B> dtok = ops::slice_tokens(g, 1, L);  // (N, L, D)
+      std::vector<int32_t> hidden;                    // flat rows n L + l of the masked patches
+      std::vector<float> keep(size_t(N * L));
+      for (int64_t r = 0; r < N * L; ++r) {
+        keep[size_t(r)] = mask[r] != 0.0f ? 0.0f : 1.0f;
+        if (mask[r] != 0.0f) hidden.push_back(int32_t(r));
+      }
+      if (!hidden.empty()) {
+        const int64_t M = int64_t(hidden.size());
+        dtok.reshape(shape{1, N * L, D});
+        tensor<B> rows = ops::gather_tokens(dtok, hidden, M);  // (1, M, D)
+        rows.reshape(shape{M, 1, D});
+        ops::sum_batch(rows, mask_token_.grad);  // deterministic column sums over the M rows
+        dtok.reshape(shape{N * L, D});
+        ops::scale_rows(dtok, keep);  // masked rows -> 0
+        dtok.reshape(shape{N, L, D});
+      }
+      return enc.patch().backward(s.patch, dtok);
+#else
+      static_assert(std::same_as<B, cpu>, "maskfeat: a device backend needs nvcc");
+#endif
     }
-    return enc.patch().backward(s.patch, dtok);
   }
 
-  /// views: exactly one (N, C, H, W) batch.
+  /// views: exactly one (N, C, H, W) batch. On a device backend the HoG targets are computed on the
+  /// host from a copy of the batch and uploaded (no device HoG op); the rest of the step runs there.
   step_stats train_step(const std::vector<tensor<B>>& views) {
     check<value_error>(views.size() == 1, "maskfeat: expected 1 view per image, got ", views.size());
     const tensor<B>& x = views[0];
     check_input(x);
     const int64_t L = (x.dim(2) / encoder_.patch_size()) * (x.dim(3) / encoder_.patch_size());
     const token_mask m = mask_for_step(x.dim(0), L, step_);
-    const tensor<B> target = pretext::hog(x, opt_.hog);
+    const tensor<B> target = hog_targets(x);
     check<shape_error>(target.dim(2) == head_.out_features(), "maskfeat: the head predicts ", head_.out_features(),
                        " HoG values per patch but images with ", x.dim(1), " channel(s) give ", target.dim(2),
                        " (construct maskfeat with channels = ", x.dim(1), ")");
     auto pred = forward(x, m.mask);
     const auto r = loss_(pred.y, target, m.mask);
-    expect_finite_loss(r.value, "maskfeat");
     backward(pred.saved, m.mask, r.grad_pred);
-    return {r.value};
+    // Read last: on the GPU the whole step is queued before the host waits for the loss.
+    const float loss = host_loss(r.value);
+    expect_finite_loss(loss, "maskfeat");
+    return {loss};
   }
 
   void after_step(const step_info& info) { step_ = info.step; }
@@ -174,11 +230,19 @@ class maskfeat {
                        x.shape());
   }
   // (N, 1 + L, D) -> (N, L, D)
-  static tensor<B> drop_first_token(const tensor<B>& t) {
-    const int64_t N = t.dim(0), T = t.dim(1), D = t.dim(2);
-    tensor<B> out(shape{N, T - 1, D});
-    for (int64_t n = 0; n < N; ++n) std::copy_n(t.data() + (n * T + 1) * D, (T - 1) * D, out.data() + n * (T - 1) * D);
-    return out;
+  static tensor<B> drop_first_token(const tensor<B>& t) { return ops::slice_tokens(t, 1, t.dim(1) - 1); }
+  // HoG targets (N, L, P) of the batch x, on B (device: host HoG of a copy, uploaded once).
+  tensor<B> hog_targets(const tensor<B>& x) const {
+    if constexpr (std::same_as<B, cpu>) {
+      return pretext::hog(x, opt_.hog);
+    } else {
+      tensor<cpu> host(x.shape());
+      x.copy_to_host(host.data());
+      const tensor<cpu> h = pretext::hog(host, opt_.hog);
+      tensor<B> t(h.shape());
+      t.copy_from_host(h.data());
+      return t;
+    }
   }
 
   E encoder_;

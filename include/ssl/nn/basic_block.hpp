@@ -5,13 +5,19 @@
 //   shortcut: identity, or conv1x1(C_in -> C_out, stride s, no bias) - BN when s != 1 or C_in != C_out
 //   y = ReLU(main(x) + shortcut(x))
 // Parameter names follow torchvision: conv1, bn1, conv2, bn2, downsample.0 (conv), downsample.1 (BN).
+#include <concepts>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "../backend/cpu/residual.hpp"
+#include "../backend/cpu/vit_ops.hpp"  // add_range
 #include "batch_norm.hpp"
 #include "conv2d.hpp"
+#if defined(__CUDACC__)
+#include "../backend/cuda/tokens.cuh"  // add_relu_inplace and its backward on tensor<cuda>
+#include "../backend/cuda/vit_ops.cuh"  // add_range
+#endif
 
 namespace ssl {
 
@@ -77,9 +83,9 @@ class basic_block {
     tensor<B> dx = conv1_.backward(s.conv1, bn1_.backward(s.bn1, conv2_.backward(s.conv2, bn2_.backward(s.bn2, g))));
     if (has_downsample_) {
       const tensor<B> ds = down_conv_.backward(s.conv1, down_bn_.backward(s.down_bn, g));
-      dx.vec() += ds.vec();
+      accumulate(dx, ds);
     } else {
-      dx.vec() += g.vec();
+      accumulate(dx, g);
     }
     return dx;
   }
@@ -119,6 +125,14 @@ class basic_block {
   }
 
  private:
+  // y += x elementwise (same shapes): Eigen on the CPU, one kernel on the device.
+  static void accumulate(tensor<B>& y, const tensor<B>& x) {
+    if constexpr (std::same_as<B, cpu>)
+      y.vec() += x.vec();
+    else
+      ops::add_range(y, 0, x, 0, x.numel());
+  }
+
   conv2d<B> conv1_;
   batch_norm<B> bn1_;  // fused with the ReLU that follows it
   conv2d<B> conv2_;

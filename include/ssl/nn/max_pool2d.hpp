@@ -2,6 +2,7 @@
 // max_pool2d<B>: x (N, C, H, W) -> y (N, C, HO, WO), y = max over each kernel x kernel window
 // (stride defaults to the kernel, padding counts as -inf, floor output size as PyTorch's MaxPool2d).
 // Backward routes dy to each window's argmax. No parameters.
+#include <concepts>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -21,7 +22,7 @@ class max_pool2d {
   /// What backward needs: the input shape and the argmax of every window.
   struct saved_type {
     shape x_shape;
-    std::vector<int32_t> argmax;
+    typename ops::max_pool_argmax<B>::type argmax;  // host vector / device array
   };
 
   max_pool2d() = default;
@@ -45,7 +46,10 @@ class max_pool2d {
   }
   tensor<B> backward(const saved_type& s, const tensor<B>& dy) {
     tensor<B> dx;
-    ops::max_pool2d_backward(s.x_shape, s.argmax, dy, dx);
+    if constexpr (std::same_as<B, cpu>)
+      ops::max_pool2d_backward(s.x_shape, s.argmax, dy, dx);
+    else  // the device gather needs the window geometry
+      ops::max_pool2d_backward(s.x_shape, kernel_, stride_, padding_, s.argmax, dy, dx);
     return dx;
   }
   tensor<B> infer(const tensor<B>& x) const {

@@ -14,6 +14,13 @@
 
 namespace ssl::ops {
 
+/// Storage of max pooling's saved argmax (flat input positions, int32) on backend B: a host
+/// vector here; the CUDA backend specialises it with a device array (backend/cuda/pooling.cuh).
+template <class B>
+struct max_pool_argmax {
+  using type = std::vector<int32_t>;
+};
+
 /// Window geometry of a square pooling: kernel, stride, padding.
 struct pool2d_geometry {
   int64_t batch = 0, channels = 0, height = 0, width = 0;

@@ -7,6 +7,11 @@
 
 namespace ssl::ops {
 
+template <>
+struct max_pool_argmax<cuda> {
+  using type = gpu::array<int32_t>;
+};
+
 namespace detail {
 inline gpu::kernels::pool_dims pool_dims_of(const pool2d_geometry& g) {
   return {g.planes(), g.height, g.width, g.kernel, g.stride, g.padding, g.out_h, g.out_w};
