@@ -120,7 +120,7 @@ class colorization_method : public methods_detail::encoder_head_loss<E, H, L> {
     if constexpr (std::same_as<backend_type, cpu>)
       return run(b.input, b.labels);
     else
-      return run(methods_detail::on_backend<backend_type>(b.input), b.labels);
+      return run(to_backend<backend_type>(b.input), b.labels);
   }
 
   const pretext::ab_quantizer& quantizer() const { return quantizer_; }

@@ -90,7 +90,7 @@ class dino_method {
     methods_detail::expect_momentum(o.momentum_base, "dino");
     teacher_encoder_.emplace(encoder_);
     teacher_head_.emplace(head_);
-    center_ = methods_detail::on_backend<backend_type>(loss_.center());
+    center_ = to_backend<backend_type>(loss_.center());
     momentum_ = o.momentum_base;
   }
 

@@ -80,7 +80,7 @@ class jigsaw_method : public methods_detail::encoder_head_loss<E, H, L> {
     if constexpr (std::same_as<backend_type, cpu>)
       return run(jb.tiles, jb.labels);
     else
-      return run(methods_detail::on_backend<backend_type>(jb.tiles), jb.labels);
+      return run(to_backend<backend_type>(jb.tiles), jb.labels);
   }
 
   const pretext::permutation_set& permutations() const { return perms_; }

@@ -78,7 +78,7 @@ class moco_v2_method {
     check<value_error>(o.queue_size > 0, "moco_v2: queue_size must be > 0, got ", o.queue_size);
     check<value_error>(o.bn_groups >= 1, "moco_v2: bn_groups must be >= 1, got ", o.bn_groups);
     methods_detail::expect_momentum(o.momentum, "moco_v2");
-    queue_ = methods_detail::on_backend<backend_type>(moco_queue(o.queue_size, head_.out_dim(), o.seed).keys());
+    queue_ = to_backend<backend_type>(moco_queue(o.queue_size, head_.out_dim(), o.seed).keys());
   }
 
   /// views: two (B, C, H, W) batches of the same shape: queries from view 0, keys from view 1.

@@ -169,16 +169,6 @@ class optimizer_base {
       if (!params_[i].p->frozen) f(i);
   }
 
-  static tensor<cpu> to_host(const tensor<B>& t) {
-    if constexpr (std::same_as<B, cpu>) {
-      return t;
-    } else {
-      tensor<cpu> h(t.shape());
-      t.copy_to_host(h.data());
-      return h;
-    }
-  }
-
   /// Calls f(chunk) for every chunk of every non-frozen parameter, in parallel (CPU).
   template <class F>
   void for_each_chunk(F&& f) const requires std::same_as<B, cpu> {

@@ -284,4 +284,29 @@ inline void expect_rank(const tensor<B>& t, int r, const char* what) {
   check<shape_error>(t.rank() == r, what, ": expected a rank-", r, " tensor, got shape ", t.shape());
 }
 
+/// A host copy of t: a plain copy on the CPU, a download (waits for the stream) from a device.
+/// (backend/cuda/buffer.cuh's to_host(const tensor<cuda>&) is the same for tensor<cuda>.)
+template <class B>
+tensor<cpu> to_host(const tensor<B>& t) {
+  if constexpr (std::same_as<B, cpu>) {
+    return t;
+  } else {
+    tensor<cpu> h(t.shape());
+    t.copy_to_host(h.data());
+    return h;
+  }
+}
+
+/// The host tensor h on backend B: a plain copy on the CPU, an upload otherwise.
+template <class B>
+tensor<B> to_backend(const tensor<cpu>& h) {
+  if constexpr (std::same_as<B, cpu>) {
+    return h;
+  } else {
+    tensor<B> t(h.shape());
+    t.copy_from_host(h.data());
+    return t;
+  }
+}
+
 }  // namespace ssl

@@ -144,18 +144,6 @@ void scale_in_place(tensor<B>& t, float s) {
   }
 }
 
-/// A host tensor on backend B (itself on the CPU; an upload otherwise).
-template <class B>
-tensor<B> on_backend(const tensor<cpu>& h) {
-  if constexpr (std::same_as<B, cpu>) {
-    return h;
-  } else {
-    tensor<B> t(h.shape());
-    t.copy_from_host(h.data());
-    return t;
-  }
-}
-
 /// A count (a queue position, a step) that is also a checkpoint buffer: a (1) tensor on B holding
 /// it as a float. The CPU reads the tensor itself. A device backend keeps a host copy, so that
 /// reading the count never waits for the device; handing the tensor out (buffer(), from
