@@ -31,13 +31,7 @@
 namespace ssl::parity {
 
 // ---- backend helpers ---------------------------------------------------------------------------
-template <class B>
-inline tensor<B> to_backend(tensor<cpu> t) {
-  if constexpr (std::is_same_v<B, cpu>)
-    return t;
-  else
-    return to_device(t);
-}
+// (host -> B copies: ssl::to_backend<B>, tensor/tensor.hpp)
 template <class B>
 inline void set_zero(tensor<B>& t) {
   if constexpr (std::is_same_v<B, cpu>)
