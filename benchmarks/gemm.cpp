@@ -1,6 +1,7 @@
 // W4: float32 C = A B for square n in {256, 512, 1024, 2048}; GFLOP/s = 2 n^3 / median time
 // (1 warm-up call, then >= 3 calls and >= 1 s of calls).
-//   W4_n<n>          ssl::ops::gemm (Eigen's GEMM, or OpenBLAS when built with SSL_USE_OPENBLAS)
+//   W4_n<n>          ssl::ops::gemm (the library's packed register-tile GEMM, or OpenBLAS when built
+//                    with SSL_USE_OPENBLAS)
 //   W4_n<n>_openblas cblas_sgemm called directly (when the build found OpenBLAS)
 // Usage: gemm [--threads N] [--quick]   (--quick: 0.3 s of calls per size)
 #include <Eigen/Core>

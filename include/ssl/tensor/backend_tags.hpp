@@ -7,7 +7,7 @@
 
 namespace ssl {
 
-/// Reference backend: Eigen GEMM, OpenMP threads.
+/// Reference backend: the packed register-tile GEMM (Eigen for tiny products), OpenMP threads.
 struct cpu {
   static constexpr const char* name = "cpu";
 };

@@ -1,7 +1,8 @@
 #pragma once
 // C = alpha * op(A) * op(B) + beta * C, row-major, float32.
 //   op(A): (M, K), op(B): (K, N), C: (M, N); lda/ldb/ldc are row strides.
-// The one GEMM path of the CPU backend: a serial Eigen kernel per thread block (always present),
+// The one GEMM path of the CPU backend: a serial kernel per thread block (always present): the
+// library's packed register-tile GEMM (packed_gemm.hpp) for all but tiny products, Eigen's for those;
 // and with SSL_USE_OPENBLAS (the CMake option) OpenBLAS's threaded cblas_sgemm for the calls made
 // outside the library's parallel regions. Calls from inside a parallel region (conv2d's per-group
 // GEMMs) always take the serial Eigen kernel: OpenBLAS's own thread pool started from there would
@@ -15,6 +16,7 @@
 
 #include "../../core/profile.hpp"
 #include "../../tensor/tensor.hpp"
+#include "packed_gemm.hpp"
 
 #if defined(SSL_USE_OPENBLAS)
 #include <cblas.h>
@@ -25,10 +27,18 @@ namespace ssl::ops {
 enum class trans : bool { no = false, yes = true };
 
 namespace detail {
-/// Serial Eigen GEMM on one block (Eigen's own threading is not used: the caller splits the work).
+/// Products below this size (in M N K) go to Eigen, whose small-matrix paths skip packing
+/// (attention's per-head products of a few dozen tokens, small losses).
+inline constexpr double packed_gemm_min_volume = 32.0 * 32.0 * 32.0;
+
+/// Serial GEMM on one block (the caller splits the work between threads).
 inline void gemm_block(trans ta, trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                        const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
+  if (K > 0 && alpha != 0.0f && double(M) * double(N) * double(K) >= packed_gemm_min_volume && M >= 4 && N >= 8) {
+    packed_gemm(ta == trans::yes, tb == trans::yes, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
   using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using Stride = Eigen::OuterStride<>;
   Eigen::Map<Mat, 0, Stride> c(C, M, N, Stride(ldc));
