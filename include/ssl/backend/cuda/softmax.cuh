@@ -20,6 +20,7 @@ inline tensor<cuda> softmax_rows_impl(const tensor<cuda>& x, bool log_output, co
 inline tensor<cuda> softmax_rows_backward_impl(const tensor<cuda>& y, const tensor<cuda>& dy, bool log_output,
                                                const char* what) {
   expect_shape(dy, y.shape(), what);
+  check<shape_error>(y.rank() >= 1 && y.dim(-1) > 0, what, ": expected (..., C) with C > 0, got ", y.shape());
   const int64_t C = y.dim(-1), R = y.numel() / C;
   tensor<cuda> dx(y.shape());
   if (R == 0) return dx;

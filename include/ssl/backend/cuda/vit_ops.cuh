@@ -116,6 +116,8 @@ inline tensor<cuda> unshuffle_tokens_backward(const tensor<cuda>& g, const std::
   check<shape_error>(dmask.numel() == D, "unshuffle_tokens_backward: expected a mask-token gradient of ", D,
                      " values, got ", dmask.shape());
   vit_detail::check_restore(restore, N, L, "unshuffle_tokens_backward");
+  // No patches (L = 0): only the [CLS] rows, as the CPU (the kernel below writes them from l = 0).
+  if (L == 0) return unslice_tokens(g, 1 + K, 0);
   const gpu::array<int32_t> idx = vit_detail::upload(restore);
   tensor<cuda> de(shape{N, 1 + K, D});
   if (N * L * D == 0) return de;
