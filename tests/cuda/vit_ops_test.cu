@@ -40,6 +40,13 @@ TEST_CASE("cuda: ViT token ops (add_rows, sum_batch, add_range, slice/unslice, u
   const tensor<cpu> de = ops::unshuffle_tokens_backward(x, m.restore, k, dmask);
   CHECK(rel_diff(ops::unshuffle_tokens_backward(to_device(x), m.restore, k, ddmask), de) < 1e-7);
   CHECK(rel_diff(ddmask, dmask) < 1e-5);
+  // No patches (L = 0): the [CLS] rows come back, rows 1..K are zero, as on the CPU.
+  const tensor<cpu> g0 = random(shape{N, 1, D}, 8);
+  tensor<cpu> dmask0(shape{D}, 0.0f);
+  tensor<cuda> ddmask0 = to_device(dmask0);
+  const std::vector<int32_t> no_patches;
+  CHECK(rel_diff(ops::unshuffle_tokens_backward(to_device(g0), no_patches, k, ddmask0),
+                 ops::unshuffle_tokens_backward(g0, no_patches, k, dmask0)) == 0.0);
 }
 
 TEST_CASE("cuda: masked reconstruction loss (norm-pix and plain) matches ssl::masked_reconstruction") {
