@@ -117,6 +117,22 @@ TEST_CASE("cuda: global-norm and per-parameter gradient clipping match ssl::clip
   CHECK_THROWS_AS(clip_grad_norm(s.dev_list, 1.0), numeric_error);
   CHECK(to_host(s.dev[0].grad)[7] == inf);
   CHECK(rel_diff(s.dev[2].grad, s.host[2].grad) == 0.0);
+
+  // Per parameter there is no throw: an infinite norm scales that gradient by max_norm / inf = 0
+  // (the inf entry becomes NaN) on both backends; the other parameters are clipped as usual.
+  clip_setup u(1.0f);
+  SSL_CUDA_CHECK(cudaMemcpyAsync(u.dev[0].grad.data() + 7, &inf, sizeof(float), cudaMemcpyHostToDevice, gpu::stream()));
+  u.host[0].grad[7] = inf;
+  const std::vector<double> ref_norms = clip_grad_per_param(u.host_list, 1.0);
+  const std::vector<double> got_norms = clip_grad_per_param(u.dev_list, 1.0);
+  CHECK(std::isinf(ref_norms[0]));
+  CHECK(std::isinf(got_norms[0]));
+  const tensor<cpu> g0 = to_host(u.dev[0].grad);
+  CHECK(std::isnan(u.host[0].grad[7]));
+  CHECK(std::isnan(g0[7]));
+  CHECK(u.host[0].grad[0] == 0.0f);
+  CHECK(g0[0] == 0.0f);
+  CHECK(rel_diff(u.dev[2].grad, u.host[2].grad) < 1e-5);
 }
 
 TEST_CASE("cuda: LARS / clipping reject bad arguments before any device work") {

@@ -131,7 +131,7 @@ inline double clip_grad_norm(param_list<cuda>& params, double max_norm) {
   gpu::array<double> norm(1);
   gpu::array<float> coef(1);
   gpu::kernels::clip_coefficient<<<1, gpu::kernels::block_reduce_max, 0, gpu::stream()>>>(
-      partial.data(), offset.back(), max_norm, norm.data(), coef.data());
+      partial.data(), offset.back(), max_norm, norm.data(), coef.data(), true);
   SSL_CUDA_CHECK_LAUNCH("clip_coefficient");
   for (size_t i : which) detail::scale_grad_device(params[i].p->grad, coef.data());
   double host_norm = 0;
@@ -155,7 +155,7 @@ inline std::vector<double> clip_grad_per_param(param_list<cuda>& params, double 
   for (size_t k = 0; k < which.size(); ++k) {
     const int64_t parts = std::max<int64_t>(offset[k + 1] - offset[k], 1);
     gpu::kernels::clip_coefficient<<<1, gpu::kernels::block_reduce_max, 0, gpu::stream()>>>(
-        partial.data() + offset[k], parts, max_norm, dnorm.data() + k, coef.data() + k);
+        partial.data() + offset[k], parts, max_norm, dnorm.data() + k, coef.data() + k, false);
     SSL_CUDA_CHECK_LAUNCH("clip_coefficient");
     detail::scale_grad_device(params[which[k]].p->grad, coef.data() + k);
   }

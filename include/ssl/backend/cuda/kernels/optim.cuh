@@ -99,10 +99,11 @@ SSL_KERNEL void lars_apply(float* __restrict__ w, const float* __restrict__ g, f
 }
 
 // One block: norm[0] = sqrt(sum of the n partials), in double (fixed tree over a fixed blockDim);
-//   coef[0] = max_norm / (norm + 1e-6) when that is < 1 and the norm is finite, else 1.
+//   coef[0] = max_norm / (norm + 1e-6) when that is < 1, else 1 (and 1 for a non-finite norm when
+//   keep_if_non_finite).
 SSL_KERNEL void __launch_bounds__(block_reduce_max)
     clip_coefficient(const float* __restrict__ partial, int64_t n, double max_norm, double* __restrict__ norm,
-                     float* __restrict__ coef) {
+                     float* __restrict__ coef, bool keep_if_non_finite) {
   __shared__ double red[block_reduce_max];
   double s = 0;
   for (int64_t j = threadIdx.x; j < n; j += blockDim.x) s += partial[j];
@@ -116,7 +117,9 @@ SSL_KERNEL void __launch_bounds__(block_reduce_max)
     const double nrm = sqrt(red[0]);
     const double c = max_norm / (nrm + 1e-6);
     norm[0] = nrm;
-    coef[0] = (isfinite(nrm) && c < 1.0) ? float(c) : 1.0f;
+    // global clip (keep_if_non_finite): a non-finite norm leaves g alone, the host then throws;
+    // per-parameter clip, as the CPU: an infinite norm scales by 0, a NaN norm leaves g
+    coef[0] = (keep_if_non_finite && !isfinite(nrm)) || !(c < 1.0) ? 1.0f : float(c);
   }
 }
 
