@@ -40,13 +40,19 @@ TEST_CASE("cuda: ViT token ops (add_rows, sum_batch, add_range, slice/unslice, u
   const tensor<cpu> de = ops::unshuffle_tokens_backward(x, m.restore, k, dmask);
   CHECK(rel_diff(ops::unshuffle_tokens_backward(to_device(x), m.restore, k, ddmask), de) < 1e-7);
   CHECK(rel_diff(ddmask, dmask) < 1e-5);
-  // No patches (L = 0): the [CLS] rows come back, rows 1..K are zero, as on the CPU.
+  // No patches (L = 0, so K = 0): the [CLS] rows come back, as on the CPU.
   const tensor<cpu> g0 = random(shape{N, 1, D}, 8);
   tensor<cpu> dmask0(shape{D}, 0.0f);
   tensor<cuda> ddmask0 = to_device(dmask0);
   const std::vector<int32_t> no_patches;
-  CHECK(rel_diff(ops::unshuffle_tokens_backward(to_device(g0), no_patches, k, ddmask0),
-                 ops::unshuffle_tokens_backward(g0, no_patches, k, dmask0)) == 0.0);
+  CHECK(rel_diff(ops::unshuffle_tokens_backward(to_device(g0), no_patches, 0, ddmask0),
+                 ops::unshuffle_tokens_backward(g0, no_patches, 0, dmask0)) == 0.0);
+  // more kept tokens than patches, or a restore that is not a permutation: value_error before any work
+  CHECK_THROWS_AS(ops::unshuffle_tokens_backward(to_device(g0), no_patches, 1, ddmask0), value_error);
+  std::vector<int32_t> repeated = m.restore;
+  repeated[1] = repeated[0];
+  CHECK_THROWS_AS(ops::unshuffle_tokens_backward(to_device(x), repeated, k, ddmask), value_error);
+  CHECK_THROWS_AS(ops::unshuffle_tokens(to_device(e), repeated, k, to_device(token)), value_error);
 }
 
 TEST_CASE("cuda: masked reconstruction loss (norm-pix and plain) matches ssl::masked_reconstruction") {
@@ -88,6 +94,11 @@ TEST_CASE("ViT token ops (CPU reference): results and typed errors") {
   CHECK_THROWS_AS(ops::add_rows(x, tensor<cpu>(shape{L, D}, 0.0f)), shape_error);
   CHECK_THROWS_AS(ops::unshuffle_tokens(e, std::vector<int32_t>{0, 1, 2}, 2, token), shape_error);
   CHECK_THROWS_AS(ops::unshuffle_tokens(e, std::vector<int32_t>{0, 1, 2, 9, 0, 1, 2, 3}, 2, token), value_error);
+  // sample 1's indices are not a permutation (1 twice, 3 missing), or more kept tokens than patches
+  CHECK_THROWS_AS(ops::unshuffle_tokens(e, std::vector<int32_t>{0, 1, 2, 3, 0, 1, 1, 2}, 2, token), value_error);
+  CHECK_THROWS_AS(ops::unshuffle_tokens_backward(full, std::vector<int32_t>{0, 1, 2, 3, 0, 1, 1, 2}, 2, dmask),
+                  value_error);
+  CHECK_THROWS_AS(ops::unshuffle_tokens_backward(full, restore, 5, dmask), value_error);
   tensor<cpu> acc(shape{1 + L, D}, 0.0f);
   CHECK_THROWS_AS(ops::add_range(acc, 10, x, 0, 10), shape_error);
 }

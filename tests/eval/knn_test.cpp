@@ -136,4 +136,11 @@ TEST_CASE("knn: bad input throws typed errors naming the problem") {
   std::vector<int> bad = y;
   bad[4] = -1;
   CHECK_THROWS_WITH(ssl::eval::knn_classify(train, bad, test, {}, o), Catch::Contains("found -1 at index 4"));
+  // a NaN or an infinity in a feature row: numeric_error naming the row and the set
+  tensor<cpu> nan_train = train, inf_test = test;
+  nan_train[7 * 4 + 2] = NAN;
+  inf_test[4 + 1] = INFINITY;
+  CHECK_THROWS_AS(ssl::eval::knn_classify(nan_train, y, test, {}, o), ssl::numeric_error);
+  CHECK_THROWS_WITH(ssl::eval::knn_classify(nan_train, y, test, {}, o), Catch::Contains("row 7 of the train features"));
+  CHECK_THROWS_WITH(ssl::eval::knn_classify(train, y, inf_test, {}, o), Catch::Contains("row 1 of the test features"));
 }

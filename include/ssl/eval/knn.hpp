@@ -44,16 +44,65 @@ struct knn_result {
 
 namespace detail {
 
-// 1 / max(|row|, 1e-12) for each row of x: (N, D) (F.normalize's eps).
-inline std::vector<float> inverse_row_norms(const tensor<cpu>& x) {
+// (rows, cols) of a feature matrix, whatever its backend.
+struct tensor_shape_view {
+  int64_t rows = 0, cols = 0;
+};
+
+// Throws numeric_error when row i's norm (or squared norm) v is not finite.
+inline void check_finite_norm(double v, int64_t i, const char* what) {
+  check<numeric_error>(std::isfinite(v), "knn: row ", i, " of the ", what,
+                       " is not finite (it holds a NaN or an infinity: its norm is ", v, ")");
+}
+
+// The checks shared by the CPU and CUDA knn_classify; returns the number of classes.
+inline int check_knn_inputs(const tensor_shape_view& train, std::span<const int> train_labels,
+                            const tensor_shape_view& test, std::span<const int> test_labels, const knn_options& o) {
+  const int64_t n = train.rows, m = test.rows, dim = train.cols;
+  check<shape_error>(test.cols == dim, "knn: train features have dimension ", dim, " but test features have ",
+                     test.cols);
+  check<shape_error>(int64_t(train_labels.size()) == n, "knn: ", n, " train rows but ", train_labels.size(),
+                     " train labels");
+  check<shape_error>(test_labels.empty() || int64_t(test_labels.size()) == m, "knn: ", m, " test rows but ",
+                     test_labels.size(), " test labels");
+  check(o.k >= 1 && o.k <= n, "knn: k must be in [1, ", n, "] (the number of train rows), got ", o.k);
+  check(o.temperature > 0, "knn: temperature must be > 0, got ", o.temperature);
+  check(o.chunk >= 1, "knn: chunk must be >= 1, got ", o.chunk);
+  check(o.train_tile >= 1, "knn: train_tile must be >= 1, got ", o.train_tile);
+  check(n < int64_t(std::numeric_limits<int32_t>::max()), "knn: at most 2^31 - 1 train rows, got ", n);
+  const int classes = o.num_classes > 0 ? o.num_classes : max_label(train_labels, "knn train labels") + 1;
+  check_labels(train_labels, classes, "knn train labels");
+  if (!test_labels.empty()) check_labels(test_labels, classes, "knn test labels");
+  return classes;
+}
+
+// predictions[i] = argmax_c sum_{u < k, label(idx[i k + u]) = c} exp(val[i k + u] / T) for i < rows
+// (ties: lower class first); votes: `classes` doubles of scratch.
+inline void knn_vote(const float* top_val, const int32_t* top_idx, int k, int64_t rows, std::span<const int> train_labels,
+                     float inv_t, std::vector<double>& votes, int* predictions) {
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* tv = top_val + i * k;
+    const int32_t* tx = top_idx + i * k;
+    std::fill(votes.begin(), votes.end(), 0.0);
+    for (int u = 0; u < k; ++u) votes[size_t(train_labels[size_t(tx[u])])] += std::exp(double(tv[u] * inv_t));
+    predictions[i] = int(std::max_element(votes.begin(), votes.end()) - votes.begin());
+  }
+}
+
+// 1 / max(|row|, 1e-12) for each row of x: (N, D) (F.normalize's eps). A row with a NaN or an
+// infinity throws numeric_error (its cosines, hence its neighbours, would be meaningless).
+inline std::vector<float> inverse_row_norms(const tensor<cpu>& x, const char* what) {
   const int64_t n = x.dim(0), dim = x.dim(1);
   std::vector<float> inv(static_cast<size_t>(n));
+  std::vector<double> sq(static_cast<size_t>(n));
   parallel_for(0, n, [&](int64_t i) {
     const float* r = x.data() + i * dim;
     double s = 0;
     for (int64_t j = 0; j < dim; ++j) s += double(r[j]) * r[j];
+    sq[size_t(i)] = s;
     inv[size_t(i)] = float(1.0 / std::max(std::sqrt(s), 1e-12));
   }, 1024);
+  for (int64_t i = 0; i < n; ++i) check_finite_norm(sq[size_t(i)], i, what);
   return inv;
 }
 
@@ -132,23 +181,9 @@ inline knn_result knn_classify(const tensor<cpu>& train, std::span<const int> tr
   expect_rank(train, 2, "knn train features");
   expect_rank(test, 2, "knn test features");
   const int64_t n = train.dim(0), m = test.dim(0), dim = train.dim(1);
-  check<shape_error>(test.dim(1) == dim, "knn: train features have dimension ", dim, " but test features have ",
-                     test.dim(1));
-  check<shape_error>(int64_t(train_labels.size()) == n, "knn: ", n, " train rows but ", train_labels.size(),
-                     " train labels");
-  check<shape_error>(test_labels.empty() || int64_t(test_labels.size()) == m, "knn: ", m, " test rows but ",
-                     test_labels.size(), " test labels");
-  check(o.k >= 1 && o.k <= n, "knn: k must be in [1, ", n, "] (the number of train rows), got ", o.k);
-  check(o.temperature > 0, "knn: temperature must be > 0, got ", o.temperature);
-  check(o.chunk >= 1, "knn: chunk must be >= 1, got ", o.chunk);
-  check(n < int64_t(std::numeric_limits<int32_t>::max()), "knn: at most 2^31 - 1 train rows, got ", n);
-  const int classes = o.num_classes > 0 ? o.num_classes : detail::max_label(train_labels, "knn train labels") + 1;
-  detail::check_labels(train_labels, classes, "knn train labels");
-  if (!test_labels.empty()) detail::check_labels(test_labels, classes, "knn test labels");
-
-  check(o.train_tile >= 1, "knn: train_tile must be >= 1, got ", o.train_tile);
-  const std::vector<float> inv_train = detail::inverse_row_norms(train);
-  const std::vector<float> inv_test = detail::inverse_row_norms(test);
+  const int classes = detail::check_knn_inputs({n, dim}, train_labels, {m, test.dim(1)}, test_labels, o);
+  const std::vector<float> inv_train = detail::inverse_row_norms(train, "train features");
+  const std::vector<float> inv_test = detail::inverse_row_norms(test, "test features");
   const int64_t chunk = std::min<int64_t>(o.chunk, std::max<int64_t>(m, 1));
   namespace tp = ops::detail;
   constexpr int64_t P = tp::tile_cols;  // train rows per panel
@@ -203,13 +238,8 @@ inline knn_result knn_classify(const tensor<cpu>& train, std::span<const int> tr
         });
       }
       std::vector<double> votes(static_cast<size_t>(classes));
-      for (int64_t i = a; i < b; ++i) {
-        const float* tv = top_val.data() + i * k;
-        const int32_t* tx = top_idx.data() + i * k;
-        std::fill(votes.begin(), votes.end(), 0.0);
-        for (int u = 0; u < k; ++u) votes[size_t(train_labels[size_t(tx[u])])] += std::exp(double(tv[u] * inv_t));
-        res.predictions[size_t(r0 + i)] = int(std::max_element(votes.begin(), votes.end()) - votes.begin());
-      }
+      detail::knn_vote(top_val.data() + a * k, top_idx.data() + a * k, k, b - a, train_labels, inv_t, votes,
+                       res.predictions.data() + r0 + a);
     });
   }
   if (!test_labels.empty()) res.accuracy = detail::accuracy(res.predictions, test_labels);
@@ -217,3 +247,7 @@ inline knn_result knn_classify(const tensor<cpu>& train, std::span<const int> tr
 }
 
 }  // namespace ssl::eval
+
+#if defined(__CUDACC__)
+#include "../backend/cuda/knn.cuh"
+#endif

@@ -27,10 +27,22 @@ namespace vit_detail {
 inline void check_tokens(const tensor<cpu>& x, const char* what) {
   check<shape_error>(x.rank() == 3, what, ": expected tokens (N, T, D), got ", x.shape());
 }
-inline void check_restore(const std::vector<int32_t>& restore, int64_t N, int64_t L, const char* what) {
+inline void check_restore(const std::vector<int32_t>& restore, int64_t N, int64_t L, int64_t K, const char* what) {
   check<shape_error>(int64_t(restore.size()) == N * L, what, ": expected ", N * L, " restore indices (", N, " x ", L,
                      "), got ", restore.size());
-  for (int32_t r : restore) check<value_error>(r >= 0 && r < L, what, ": restore index ", r, " outside [0, ", L, ")");
+  check<value_error>(K >= 0 && K <= L, what, ": expected 0 <= kept tokens <= ", L, " patches, got ", K);
+  // each sample's L indices must be a permutation of [0, L) (an index repeated would leave a token unwritten)
+  std::vector<char> seen(static_cast<size_t>(L));
+  for (int64_t n = 0; n < N; ++n) {
+    std::fill(seen.begin(), seen.end(), char(0));
+    for (int64_t j = 0; j < L; ++j) {
+      const int32_t r = restore[size_t(n * L + j)];
+      check<value_error>(r >= 0 && r < L, what, ": restore index ", r, " outside [0, ", L, ")");
+      check<value_error>(!seen[size_t(r)], what, ": restore indices of sample ", n, " are not a permutation of [0, ", L,
+                         "): ", r, " appears twice");
+      seen[size_t(r)] = 1;
+    }
+  }
 }
 }  // namespace vit_detail
 
@@ -104,7 +116,7 @@ inline tensor<cpu> unshuffle_tokens(const tensor<cpu>& e, const std::vector<int3
                      mask_token.numel(), ") for ", K, " kept tokens and a mask token of ", mask_token.numel(),
                      ", got ", e.shape());
   const int64_t L = N ? int64_t(restore.size()) / N : 0;
-  vit_detail::check_restore(restore, N, L, "unshuffle_tokens");
+  vit_detail::check_restore(restore, N, L, K, "unshuffle_tokens");
   tensor<cpu> full(shape{N, 1 + L, D});
   parallel_for(0, N, [&](int64_t n) {
     const float* src = e.data() + n * (1 + K) * D;
@@ -125,7 +137,7 @@ inline tensor<cpu> unshuffle_tokens_backward(const tensor<cpu>& g, const std::ve
   const int64_t N = g.dim(0), L = g.dim(1) - 1, D = g.dim(2);
   check<shape_error>(dmask.numel() == D, "unshuffle_tokens_backward: expected a mask-token gradient of ", D,
                      " values, got ", dmask.shape());
-  vit_detail::check_restore(restore, N, L, "unshuffle_tokens_backward");
+  vit_detail::check_restore(restore, N, L, K, "unshuffle_tokens_backward");
   tensor<cpu> de(shape{N, 1 + K, D}, 0.0f);
   for (int64_t n = 0; n < N; ++n) {
     const float* src = g.data() + n * (1 + L) * D;

@@ -98,7 +98,7 @@ inline tensor<cuda> unshuffle_tokens(const tensor<cuda>& e, const std::vector<in
                      mask_token.numel(), ") for ", K, " kept tokens and a mask token of ", mask_token.numel(),
                      ", got ", e.shape());
   const int64_t L = N ? int64_t(restore.size()) / N : 0;
-  vit_detail::check_restore(restore, N, L, "unshuffle_tokens");
+  vit_detail::check_restore(restore, N, L, K, "unshuffle_tokens");
   const gpu::array<int32_t> idx = vit_detail::upload(restore);
   tensor<cuda> full(shape{N, 1 + L, D});
   if (full.numel()) {
@@ -115,7 +115,7 @@ inline tensor<cuda> unshuffle_tokens_backward(const tensor<cuda>& g, const std::
   const int64_t N = g.dim(0), L = g.dim(1) - 1, D = g.dim(2);
   check<shape_error>(dmask.numel() == D, "unshuffle_tokens_backward: expected a mask-token gradient of ", D,
                      " values, got ", dmask.shape());
-  vit_detail::check_restore(restore, N, L, "unshuffle_tokens_backward");
+  vit_detail::check_restore(restore, N, L, K, "unshuffle_tokens_backward");
   // No patches (L = 0): only the [CLS] rows, as the CPU (the kernel below writes them from l = 0).
   if (L == 0) return unslice_tokens(g, 1 + K, 0);
   const gpu::array<int32_t> idx = vit_detail::upload(restore);
