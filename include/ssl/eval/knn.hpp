@@ -44,23 +44,18 @@ struct knn_result {
 
 namespace detail {
 
-// (rows, cols) of a feature matrix, whatever its backend.
-struct tensor_shape_view {
-  int64_t rows = 0, cols = 0;
-};
-
 // Throws numeric_error when row i's norm (or squared norm) v is not finite.
 inline void check_finite_norm(double v, int64_t i, const char* what) {
   check<numeric_error>(std::isfinite(v), "knn: row ", i, " of the ", what,
                        " is not finite (it holds a NaN or an infinity: its norm is ", v, ")");
 }
 
-// The checks shared by the CPU and CUDA knn_classify; returns the number of classes.
-inline int check_knn_inputs(const tensor_shape_view& train, std::span<const int> train_labels,
-                            const tensor_shape_view& test, std::span<const int> test_labels, const knn_options& o) {
-  const int64_t n = train.rows, m = test.rows, dim = train.cols;
-  check<shape_error>(test.cols == dim, "knn: train features have dimension ", dim, " but test features have ",
-                     test.cols);
+// The checks shared by the CPU and CUDA knn_classify (train: (n, dim), test: (m, test_dim));
+// returns the number of classes.
+inline int check_knn_inputs(int64_t n, int64_t dim, std::span<const int> train_labels, int64_t m, int64_t test_dim,
+                            std::span<const int> test_labels, const knn_options& o) {
+  check<shape_error>(test_dim == dim, "knn: train features have dimension ", dim, " but test features have ",
+                     test_dim);
   check<shape_error>(int64_t(train_labels.size()) == n, "knn: ", n, " train rows but ", train_labels.size(),
                      " train labels");
   check<shape_error>(test_labels.empty() || int64_t(test_labels.size()) == m, "knn: ", m, " test rows but ",
@@ -181,7 +176,7 @@ inline knn_result knn_classify(const tensor<cpu>& train, std::span<const int> tr
   expect_rank(train, 2, "knn train features");
   expect_rank(test, 2, "knn test features");
   const int64_t n = train.dim(0), m = test.dim(0), dim = train.dim(1);
-  const int classes = detail::check_knn_inputs({n, dim}, train_labels, {m, test.dim(1)}, test_labels, o);
+  const int classes = detail::check_knn_inputs(n, dim, train_labels, m, test.dim(1), test_labels, o);
   const std::vector<float> inv_train = detail::inverse_row_norms(train, "train features");
   const std::vector<float> inv_test = detail::inverse_row_norms(test, "test features");
   const int64_t chunk = std::min<int64_t>(o.chunk, std::max<int64_t>(m, 1));

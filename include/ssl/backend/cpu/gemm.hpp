@@ -4,8 +4,8 @@
 // The one GEMM path of the CPU backend: a serial kernel per thread block (always present): the
 // library's packed register-tile GEMM (packed_gemm.hpp) for all but tiny products, Eigen's for those;
 // and with SSL_USE_OPENBLAS (the CMake option) OpenBLAS's threaded cblas_sgemm for the calls made
-// outside the library's parallel regions. Calls from inside a parallel region (conv2d's per-group
-// GEMMs) always take the serial Eigen kernel: OpenBLAS's own thread pool started from there would
+// outside the library's parallel regions. Calls from inside a parallel region (attention's per-head
+// GEMMs) always take the serial kernel: OpenBLAS's own thread pool started from there would
 // oversubscribe the cores (W1 ran 4x slower that way).
 #include <Eigen/Core>
 #include <algorithm>
@@ -74,7 +74,7 @@ inline bool in_parallel_region() {
 /// block of rows (or of columns, whichever dimension is larger) per thread, and each thread runs
 /// a single-threaded GEMM on its block. This static split beats Eigen's own shared-panel
 /// threading on small core counts (no spinning on a descheduled partner) and keeps the result
-/// independent of scheduling. Inside a parallel region (conv2d's per-group GEMMs) it runs serially.
+/// independent of scheduling. Inside a parallel region (attention's per-head GEMMs) it runs serially.
 /// With SSL_USE_OPENBLAS, calls outside a parallel region go to cblas_sgemm (its own threads).
 inline void gemm(cpu, trans ta, trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {

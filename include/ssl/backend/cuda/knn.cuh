@@ -18,7 +18,7 @@
 namespace ssl::eval {
 
 namespace detail {
-// Host copy of the row norms of unit_rows u, each checked finite (numeric_error names the row).
+// Host copy of the row norms (unit_rows::norm), each checked finite (numeric_error names the row).
 inline void check_finite_norms(const tensor<cuda>& norm, const char* what) {
   const tensor<cpu> h = to_host(norm);
   for (int64_t i = 0; i < h.numel(); ++i) check_finite_norm(double(h[i]), i, what);
@@ -33,7 +33,7 @@ inline knn_result knn_classify(const tensor<cuda>& train, std::span<const int> t
   expect_rank(train, 2, "knn train features");
   expect_rank(test, 2, "knn test features");
   const int64_t n = train.dim(0), m = test.dim(0), dim = train.dim(1);
-  const int classes = detail::check_knn_inputs({n, dim}, train_labels, {m, test.dim(1)}, test_labels, o);
+  const int classes = detail::check_knn_inputs(n, dim, train_labels, m, test.dim(1), test_labels, o);
   knn_result res;
   res.predictions.assign(static_cast<size_t>(m), 0);
   if (m == 0) return res;
