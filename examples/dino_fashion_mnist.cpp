@@ -10,6 +10,7 @@
 //
 //   dino_fashion_mnist --encoder convnet --minutes 4
 //   dino_fashion_mnist --encoder vit --minutes 4 --save-teacher dino_vit.safetensors
+//   dino_fashion_mnist --encoder vit --dinov2 --minutes 15      (KoLeo, Sinkhorn-Knopp, iBOT)
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <ssl/ssl.hpp>
@@ -62,6 +63,8 @@ struct run_options {
   int64_t epochs = 100, batch = 64, warmup = 100, freeze_steps = 100, out_dim = 4096;
   int n_local = 4;
   float lr = 0, weight_decay = 0.04f, teacher_temp = 0.04f, momentum = 0.996f, koleo = 0.0f, clip = 3.0f;
+  float ibot = 0.0f;       // iBOT masked-patch loss weight (ViT only; DINOv2: 1.0)
+  bool sinkhorn = false;   // Sinkhorn-Knopp teacher targets instead of centering (DINOv2)
   uint64_t seed = 0;
   int workers = 2;
   bool probe = false;  // also a linear probe (multinomial logistic regression on frozen features)
@@ -82,7 +85,9 @@ void run(const char* name, E student_backbone, E random_backbone, const data::in
                                     rng(o.seed).fork(7)),
                         {.teacher_temperature_start = o.teacher_temp, .teacher_temperature = o.teacher_temp,
                          .momentum_base = o.momentum, .freeze_last_layer_steps = o.freeze_steps,
-                         .koleo_weight = o.koleo});
+                         .koleo_weight = o.koleo,
+                         .centering = o.sinkhorn ? dino_centering::sinkhorn_knopp : dino_centering::center,
+                         .ibot_weight = o.ibot, .seed = o.seed});
   param_list<cpu> params;
   method.collect(params, "");
   const float lr = o.lr > 0 ? o.lr : 5e-4f * float(o.batch) / 256.0f;
@@ -103,8 +108,12 @@ void run(const char* name, E student_backbone, E random_backbone, const data::in
 
   const scores student = evaluate(method.encoder(), sets, o.probe);
   const scores teacher = evaluate(method.teacher_encoder(), sets, o.probe);
-  print_scores((std::string("DINO ") + name + " student").c_str(), student, base);
-  print_scores((std::string("DINO ") + name + " teacher").c_str(), teacher, base);
+  const std::string method_name = o.ibot > 0 || o.sinkhorn ? "DINOv2 " : "DINO ";
+  if (o.ibot > 0)
+    std::printf("iBOT: last step %.4f over %lld hidden patches\n", method.last_ibot_loss(),
+                (long long)method.last_hidden_patches());
+  print_scores((method_name + name + " student").c_str(), student, base);
+  print_scores((method_name + name + " teacher").c_str(), teacher, base);
   if (!o.save_teacher.empty()) {
     named_tensors t;
     for (auto& r : parameters(method.teacher_encoder())) t.emplace_back(r.name, r.p->value);
@@ -135,6 +144,10 @@ int main(int argc, char** argv) {
   app.add_option("--out-dim", o.out_dim, "DINO head output dimension K");
   app.add_option("--koleo", o.koleo, "KoLeo weight on the student's global-crop features (DINOv2: 0.1)");
   app.add_option("--clip", o.clip, "global gradient-norm clip (0 = off)");
+  app.add_option("--ibot", o.ibot, "iBOT masked-patch loss weight (ViT only; DINOv2: 1.0)");
+  app.add_flag("--sinkhorn", o.sinkhorn, "Sinkhorn-Knopp teacher targets instead of centering (DINOv2)");
+  bool dinov2 = false;
+  app.add_flag("--dinov2", dinov2, "DINOv2's additions: --koleo 0.1 --sinkhorn, and --ibot 1 with --encoder vit");
   app.add_option("--seed", o.seed, "seed of weights, data order and augmentations");
   app.add_option("--workers", o.workers, "loader threads");
   app.add_option("--threads", threads, "compute threads");
@@ -146,15 +159,27 @@ int main(int argc, char** argv) {
   app.add_option("--save-teacher", o.save_teacher, "write the teacher backbone (safetensors), e.g. for dino_attention");
   CLI11_PARSE(app, argc, argv);
   set_num_threads(threads);
+  if (dinov2) {
+    if (app.count("--koleo") == 0) o.koleo = 0.1f;
+    if (app.count("--ibot") == 0 && encoder == "vit") o.ibot = 1.0f;
+    o.sinkhorn = true;
+  }
+  if (o.ibot > 0 && encoder != "vit") {
+    std::fprintf(stderr, "--ibot needs --encoder vit (a token encoder with a mask token)\n");
+    return 2;
+  }
 
   const auto train = data::load_fashion_mnist(data::split::train, data_dir);
   const auto test = data::load_fashion_mnist(data::split::test, data_dir);
   const eval_sets sets{first_n(train, eval_train), first_n(test, eval_test)};
   std::printf("Fashion-MNIST: %lld train, %lld test images (k-NN on %lld / %lld)\n", (long long)train.size(),
               (long long)test.size(), (long long)sets.train.size(), (long long)sets.test.size());
-  if (encoder == "convnet")
+  if (encoder == "convnet") {
     run("ConvNet-S", convnet_s<>(1, rng(o.seed)), convnet_s<>(1, rng(o.seed)), train, sets, o);
-  else
-    run("ViT-T/4", vit<>(vit_options::tiny4(), rng(o.seed)), vit<>(vit_options::tiny4(), rng(o.seed)), train, sets, o);
+  } else {
+    vit_options vo = vit_options::tiny4();
+    vo.mask_token = o.ibot > 0;  // iBOT replaces hidden patches by a learned token
+    run("ViT-T/4", vit<>(vo, rng(o.seed)), vit<>(vo, rng(o.seed)), train, sets, o);
+  }
   return 0;
 }

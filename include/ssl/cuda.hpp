@@ -3,9 +3,10 @@
 // A CPU-only build never sees this header (it #errors outside nvcc).
 //   tensor<cuda> storage and transfers, the stream/cuBLAS context, and ops::... overloads on
 //   tensor<cuda> for every op of backend/cpu: gemm, activations, linear, layer/batch norm,
-//   conv2d, pooling, multi-head attention, softmax, NT-Xent, cross-entropy, DINO, masked
-//   reconstruction, InfoNCE / MoCo v2 / MoCo v3, BYOL / SimSiam, VICReg, Barlow Twins, KoLeo,
-//   triplet, triplet mining, dropout masks, optimizer updates (SGD, AdamW, LARS), gradient clipping, EMA.
+//   conv2d, pooling, multi-head attention, softmax, NT-Xent, cross-entropy, DINO (centering,
+//   Sinkhorn-Knopp targets, iBOT patch loss, mask tokens), masked reconstruction, InfoNCE /
+//   MoCo v2 / MoCo v3, BYOL / SimSiam, VICReg, Barlow Twins, KoLeo, triplet, triplet mining,
+//   dropout masks, optimizer updates (SGD, AdamW, LARS), gradient clipping, EMA, k-NN classification.
 #if !defined(__CUDACC__)
 #error "<ssl/cuda.hpp> is for nvcc translation units (.cu); CPU-only code includes <ssl/ssl.hpp>"
 #endif
@@ -21,7 +22,9 @@
 #include "backend/cuda/dino_loss.cuh"
 #include "backend/cuda/elementwise.cuh"
 #include "backend/cuda/gemm.cuh"
+#include "backend/cuda/ibot_patch.cuh"
 #include "backend/cuda/info_nce.cuh"
+#include "backend/cuda/knn.cuh"
 #include "backend/cuda/koleo.cuh"
 #include "backend/cuda/layer_norm.cuh"
 #include "backend/cuda/linear.cuh"
@@ -29,7 +32,9 @@
 #include "backend/cuda/nt_xent.cuh"
 #include "backend/cuda/optim.cuh"
 #include "backend/cuda/pooling.cuh"
+#include "backend/cuda/sinkhorn_knopp.cuh"
 #include "backend/cuda/softmax.cuh"
+#include "backend/cuda/teacher_targets.cuh"
 #include "backend/cuda/tokens.cuh"
 #include "backend/cuda/triplet.cuh"
 #include "backend/cuda/triplet_mining.cuh"

@@ -37,25 +37,13 @@ TEST_CASE("cuda: simclr<convnet_s<cuda>, projection_mlp<cuda>> + sgd<cuda> steps
   auto dev = make_simclr<cuda>(7);  // the only difference: the backend argument
   const param_pair ps = collect_params(host, dev);
   expect_identical_init(ps);
+  expect_identical_buffers(host, dev);
   const sgd_options o{.lr = 0.06f, .momentum = 0.9f, .weight_decay = 5e-4f};
   sgd host_opt(ps.host, o);
   sgd dev_opt(ps.dev, o);
   static_assert(std::same_as<decltype(dev_opt), sgd<cuda>>);
-  for (int step = 0; step < 2; ++step) {
-    INFO("step " << step);
-    const std::vector<tensor<cpu>> views = two_views(8, 300)(step);
-    const std::vector<tensor<cuda>> dev_views = upload_views(views);
-    host_opt.zero_grad();
-    dev_opt.zero_grad();
-    const float loss = host.train_step(views).loss;
-    const float dev_loss = dev.train_step(dev_views).loss;
-    expect_close_loss(loss, dev_loss);
-    // The bias of the head's first Linear feeds BatchNorm1d: checked by size.
-    expect_close_gradients(ps, {"projector.0.bias"});
-    host_opt.step();
-    dev_opt.step();
-    expect_close_values(ps);
-  }
+  // The bias of the head's first Linear feeds BatchNorm1d: checked by size.
+  run_parity_steps(host, dev, ps, host_opt, dev_opt, two_views(8, 300), {.bn_fed_biases = {"projector.0.bias"}});
   // BN running statistics and counters, then the optimizer state through state_dict().
   expect_close_buffers(host, dev);
   CHECK(dev.encoder().bn(0).num_batches_tracked() == 2);

@@ -3,7 +3,10 @@
 // 12x12 crops), KoLeo (DINOv2) and a frozen last layer in the first step: loss, every gradient, every
 // parameter, then after_step's center update and teacher EMA (all buffers compared). Two encoders:
 // ConvNet-S (BN, teacher in train mode) and a small ViT (teacher in eval mode; resized position table
-// for the local crops).
+// for the local crops). DINOv2 (dino_options::dinov2(), ViT with its mask token): iBOT's block masks are
+// drawn on the host from the seed, so both backends hide the same patches (last_hidden_patches equal);
+// also compared: last_ibot_loss, the mask token's gradient, and the [CLS] and patch centers after
+// after_step (centering::center), or Sinkhorn-Knopp targets (no centers).
 #include <ssl/encoders/convnet_s.hpp>
 #include <ssl/encoders/vit.hpp>
 #include <ssl/heads/dino_head.hpp>
@@ -41,44 +44,64 @@ dino_method<vit<B>, dino_head<B>> make_vit_dino(uint64_t seed) {
           dino_head<B>(head_options(32), rng(seed).fork(1)), test_options()};
 }
 
-// Two SGD steps on the same crops; gradients, values and (after after_step) every buffer compared.
+// DINOv2: KoLeo, iBOT through the shared head (7x7 patch grid of the 28x28 global crops), the
+// given teacher targets; teacher temperature warm-up and the frozen last layer as above.
+template <class B>
+dino_method<vit<B>, dino_head<B>> make_vit_dinov2(uint64_t seed, dino_centering centering) {
+  dino_options o = dino_options::dinov2(/*teacher_warmup_steps=*/2);
+  o.freeze_last_layer_steps = 1;
+  o.centering = centering;
+  o.seed = 11;
+  return {vit<B>({.image_size = 28, .patch = 4, .in_channels = 1, .dim = 32, .depth = 2, .heads = 2,
+                  .mask_token = true},
+                 rng(seed)),
+          dino_head<B>(head_options(32), rng(seed).fork(1)), o};
+}
+
+// At step s: 2 global 28x28 crops, then 2 local 12x12 crops, seeds 500 + 10 s + v.
+std::vector<tensor<cpu>> crops(int step) {
+  std::vector<tensor<cpu>> views;
+  for (int v = 0; v < 4; ++v) {
+    const int64_t size = v < 2 ? 28 : 12;
+    views.push_back(random(shape{8, 1, size, size}, 500 + 10 * uint64_t(step) + uint64_t(v), 0.0f, 1.0f));
+  }
+  return views;
+}
+
+// Two SGD steps on the same crops; gradients (the mask token's included), values and, after each
+// after_step({step + 1, 10, 0}), the teacher momentum and every buffer compared (center, teacher
+// weights (EMA) and BN statistics).
 template <class HostMethod, class DeviceMethod>
 void check_dino_steps(HostMethod& host, DeviceMethod& dev) {
   const param_pair ps = collect_params(host, dev);
   expect_identical_init(ps);
   expect_close_buffers(host, dev);  // teacher = student copy, center 0
-  const sgd_options o{.lr = 0.05f, .momentum = 0.9f, .weight_decay = 1e-4f};
-  sgd host_opt(ps.host, o);
-  sgd dev_opt(ps.dev, o);
-  for (int step = 0; step < 2; ++step) {
-    INFO("step " << step);
-    std::vector<tensor<cpu>> views;
-    for (int v = 0; v < 4; ++v) {
-      const int64_t size = v < 2 ? 28 : 12;  // 2 global crops, then 2 local crops
-      views.push_back(random(shape{8, 1, size, size}, 500 + 10 * uint64_t(step) + uint64_t(v), 0.0f, 1.0f));
-    }
-    const std::vector<tensor<cuda>> dev_views = upload_views(views);
-    host_opt.zero_grad();
-    dev_opt.zero_grad();
-    const float loss = host.train_step(views).loss;
-    const float dev_loss = dev.train_step(dev_views).loss;
-    expect_close_loss(loss, dev_loss);
+  const sgd_options so{.lr = 0.05f, .momentum = 0.9f, .weight_decay = 1e-4f};
+  sgd host_opt(ps.host, so);
+  sgd dev_opt(ps.dev, so);
+  parity_steps_options o{.after_step_total = 10};
+  o.after_train_step = [&](int) {
     expect_close_loss(host.last_dino_loss(), dev.last_dino_loss(), "last_dino_loss");
-    expect_close_gradients(ps);
-    host_opt.step();
-    dev_opt.step();
-    expect_close_values(ps);
-    const step_info info{.step = step + 1, .total_steps = 10, .epoch = 0};
-    host.after_step(info);
-    dev.after_step(info);
+    expect_close_loss(host.last_ibot_loss(), dev.last_ibot_loss(), "last_ibot_loss");
+    CHECK(dev.last_hidden_patches() == host.last_hidden_patches());
+    if (host.options().ibot_weight > 0.0f) {  // iBOT is exercised: hidden patches, a mask-token gradient
+      CHECK(host.last_hidden_patches() > 0);
+      CHECK(host.last_ibot_loss() > 0.0f);
+      for (const auto& r : ps.host)
+        if (r.name == "student.backbone.mask_token") CHECK(r.p->grad.vec().squaredNorm() > 0.0f);
+    }
+  };
+  o.end_of_step = [&](int) {
     CHECK(dev.momentum() == host.momentum());
-    expect_close_buffers(host, dev);  // center, teacher weights (EMA) and BN statistics
-  }
+    expect_close_buffers(host, dev);
+  };
+  run_parity_steps(host, dev, ps, host_opt, dev_opt, crops, o);
 }
 }  // namespace
 
 static_assert(Method<dino_method<convnet_s<cuda>, dino_head<cuda>>>);
 static_assert(Method<dino_method<vit<cuda>, dino_head<cuda>>>);
+static_assert(MaskedTokenEncoder<vit<cuda>>);
 
 TEST_CASE("cuda: dino_method<convnet_s<cuda>, dino_head<cuda>> steps like the <cpu> instantiation") {
   SSL_REQUIRE_CUDA_DEVICE();
@@ -92,4 +115,22 @@ TEST_CASE("cuda: dino_method<vit<cuda>, dino_head<cuda>> (multi-crop, resized po
   auto host = make_vit_dino<cpu>(4);
   auto dev = make_vit_dino<cuda>(4);
   check_dino_steps(host, dev);
+}
+
+TEST_CASE("cuda: DINOv2 (iBOT, KoLeo, Sinkhorn-Knopp) on vit<cuda> steps like <cpu>") {
+  SSL_REQUIRE_CUDA_DEVICE();
+  auto host = make_vit_dinov2<cpu>(5, dino_centering::sinkhorn_knopp);
+  auto dev = make_vit_dinov2<cuda>(5, dino_centering::sinkhorn_knopp);
+  check_dino_steps(host, dev);
+  CHECK(host.center().vec().squaredNorm() == 0.0f);  // Sinkhorn-Knopp: the centers never move
+  CHECK(host.patch_center().vec().squaredNorm() == 0.0f);
+}
+
+TEST_CASE("cuda: DINOv2 with centering (iBOT patch center) on vit<cuda> steps like <cpu>") {
+  SSL_REQUIRE_CUDA_DEVICE();
+  auto host = make_vit_dinov2<cpu>(6, dino_centering::center);
+  auto dev = make_vit_dinov2<cuda>(6, dino_centering::center);
+  check_dino_steps(host, dev);  // after_step: both centers compared with the other buffers
+  CHECK(host.center().vec().squaredNorm() > 0.0f);
+  CHECK(host.patch_center().vec().squaredNorm() > 0.0f);
 }

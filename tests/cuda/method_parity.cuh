@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <concepts>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -177,17 +178,32 @@ struct plain_step {
   }
 };
 
-namespace parity_detail {
-// The loop of the check_two_*_steps drivers: two steps of both instantiations on the same views,
-// each checked (a finite device loss, the loss, every gradient, every value after opt.step()), the
-// device updating from the host gradients where from_host_gradients (AdamW), each followed by
-// after_step({step + 1, after_step_total, 0}) unless after_step_total is 0.
-template <class HostMethod, class DeviceMethod, class HostOpt, class DeviceOpt, class Views, class StepHost,
-          class StepDev>
-void two_steps(HostMethod& host, DeviceMethod& dev, const param_pair& ps, HostOpt& host_opt, DeviceOpt& dev_opt,
-               Views& make_views, StepHost& step_host, StepDev& step_dev,
-               const std::vector<std::string>& bn_fed_biases, bool from_host_gradients, int64_t after_step_total) {
-  for (int step = 0; step < 2; ++step) {
+/// What run_parity_steps does besides the common checks.
+struct parity_steps_options {
+  int steps = 2;
+  /// BN-fed biases, checked by size (see expect_close_gradients).
+  std::vector<std::string> bn_fed_biases;
+  /// Both optimizers update from the host gradients (upload_gradients; AdamW).
+  bool from_host_gradients = false;
+  /// > 0: after_step({step + 1, after_step_total, 0}) on both after the optimizer step.
+  int64_t after_step_total = 0;
+  /// Method-specific checks at step s (the INFO "step s" in force): after both train_steps (before
+  /// the gradients are compared), and at the end of the step (after after_step).
+  std::function<void(int)> after_train_step;
+  std::function<void(int)> end_of_step;
+};
+
+/// The training steps of a method parity test: at each step s, the host views make_views(s) and their
+/// device copies, zero_grad, one train_step of each instantiation (step_host / step_dev return the
+/// loss), then checked: a finite device loss, the loss, o.after_train_step(s), every gradient (with
+/// o.bn_fed_biases), every value after both optimizers' steps; then o.after_step_total's after_step and
+/// o.end_of_step(s). The caller makes the optimizers (on ps) and checks what comes before and after.
+template <class HostMethod, class DeviceMethod, class HostOpt, class DeviceOpt, class Views,
+          class StepHost = plain_step, class StepDev = plain_step>
+void run_parity_steps(HostMethod& host, DeviceMethod& dev, const param_pair& ps, HostOpt& host_opt,
+                      DeviceOpt& dev_opt, Views&& make_views, const parity_steps_options& o,
+                      StepHost&& step_host = {}, StepDev&& step_dev = {}) {
+  for (int step = 0; step < o.steps; ++step) {
     INFO("step " << step);
     const std::vector<ssl::tensor<ssl::cpu>> views = make_views(step);
     const std::vector<ssl::tensor<ssl::cuda>> dev_views = upload_views(views);
@@ -197,25 +213,26 @@ void two_steps(HostMethod& host, DeviceMethod& dev, const param_pair& ps, HostOp
     const float dev_loss = step_dev(dev, dev_views);
     CHECK(std::isfinite(dev_loss));
     expect_close_loss(loss, dev_loss);
-    expect_close_gradients(ps, bn_fed_biases);
-    if (from_host_gradients) upload_gradients(ps);
+    if (o.after_train_step) o.after_train_step(step);
+    expect_close_gradients(ps, o.bn_fed_biases);
+    if (o.from_host_gradients) upload_gradients(ps);
     host_opt.step();
     dev_opt.step();
     expect_close_values(ps);
-    if (after_step_total > 0) {
-      const ssl::step_info info{step + 1, after_step_total, 0};
+    if (o.after_step_total > 0) {
+      const ssl::step_info info{step + 1, o.after_step_total, 0};
       host.after_step(info);
       dev.after_step(info);
     }
+    if (o.end_of_step) o.end_of_step(step);
   }
 }
-}  // namespace parity_detail
 
 /// Two SGD steps (lr 0.05, momentum 0.9, weight decay 5e-4) of both instantiations on the same views
 /// (make_views(step) gives the host views; step_host / step_dev run one train_step and return its
 /// loss), each followed by after_step({step + 1, 10, 0}). Checked: identical initial parameters and
-/// buffers; at each step a finite device loss, the loss, every gradient (bn_fed_biases: see
-/// expect_close_gradients) and every value after opt.step(); at the end every buffer.
+/// buffers; at each step what run_parity_steps checks (bn_fed_biases: see expect_close_gradients);
+/// at the end every buffer.
 template <class HostMethod, class DeviceMethod, class Views, class StepHost, class StepDev>
 void check_two_sgd_steps(HostMethod& host, DeviceMethod& dev, Views&& make_views, StepHost&& step_host,
                          StepDev&& step_dev, const std::vector<std::string>& bn_fed_biases) {
@@ -226,8 +243,8 @@ void check_two_sgd_steps(HostMethod& host, DeviceMethod& dev, Views&& make_views
   ssl::sgd host_opt(ps.host, o);
   ssl::sgd dev_opt(ps.dev, o);
   static_assert(std::same_as<decltype(dev_opt), ssl::sgd<ssl::cuda>>);
-  parity_detail::two_steps(host, dev, ps, host_opt, dev_opt, make_views, step_host, step_dev, bn_fed_biases,
-                           /*from_host_gradients=*/false, /*after_step_total=*/10);
+  run_parity_steps(host, dev, ps, host_opt, dev_opt, make_views,
+                   {.bn_fed_biases = bn_fed_biases, .after_step_total = 10}, step_host, step_dev);
   expect_close_buffers(host, dev);
 }
 
@@ -241,8 +258,8 @@ void check_two_sgd_steps(HostMethod& host, DeviceMethod& dev, Views&& make_views
 /// Two AdamW steps (MAE's recipe: lr 1.5e-4, betas (0.9, 0.95), eps 1e-8, weight decay 0.05) of both
 /// instantiations on the same views (make_views(step) gives the host views), each followed, where
 /// after_step is true, by after_step({step + 1, 2, 0}) (the trainer's step count: MaskFeat draws its
-/// next mask from it). Checked: identical initial parameters; at each step a finite device loss, the
-/// loss, every gradient, then both update from the host gradients (upload_gradients) and every value.
+/// next mask from it). Checked: identical initial parameters; at each step what run_parity_steps
+/// checks, both updating from the host gradients (upload_gradients).
 template <class HostMethod, class DeviceMethod, class Views>
 void check_two_adamw_steps(HostMethod& host, DeviceMethod& dev, Views&& make_views, bool after_step) {
   const param_pair ps = collect_params(host, dev);
@@ -251,9 +268,8 @@ void check_two_adamw_steps(HostMethod& host, DeviceMethod& dev, Views&& make_vie
   ssl::adamw host_opt(ps.host, o);
   ssl::adamw dev_opt(ps.dev, o);
   static_assert(std::same_as<decltype(dev_opt), ssl::adamw<ssl::cuda>>);
-  plain_step train_step;
-  parity_detail::two_steps(host, dev, ps, host_opt, dev_opt, make_views, train_step, train_step, {},
-                           /*from_host_gradients=*/true, /*after_step_total=*/after_step ? 2 : 0);
+  run_parity_steps(host, dev, ps, host_opt, dev_opt, make_views,
+                   {.from_host_gradients = true, .after_step_total = after_step ? 2 : 0});
 }
 
 }  // namespace ssl_cuda_test

@@ -15,21 +15,6 @@ ssl::dino_head<> tiny_dino_head(int64_t out = 10) {
 auto make_dino(ssl::dino_options o = {}) {
   return ssl::dino_method<ssl::vit<>>(ssl::vit<>(tiny_vit(), ssl::rng(2)), tiny_dino_head(), o);
 }
-// Perturbs every student parameter (not weight_g) so gradients are well above float noise.
-template <class M>
-void shake_student(M& m, float scale = 0.3f) {
-  ssl::rng g(77);
-  for (auto& r : ssl::parameters(m))
-    if (r.name.find("weight_g") == std::string::npos)
-      for (int64_t i = 0; i < r.p->value.numel(); ++i) r.p->value[i] += scale * g.normal();
-}
-// 2 global 8x8 crops, then `locals` 4x4 crops, B images.
-std::vector<ssl::tensor<ssl::cpu>> multi_crop(int64_t B, int locals, uint64_t seed) {
-  std::vector<ssl::tensor<ssl::cpu>> v = two_views(B, 1, 8, 8, seed);
-  for (int l = 0; l < locals; ++l) v.push_back(random_batch(B, 1, 4, 4, seed + 10 + uint64_t(l)));
-  return v;
-}
-
 }  // namespace
 
 static_assert(ssl::Method<ssl::dino_method<ssl::vit<>>>);
@@ -37,7 +22,7 @@ static_assert(ssl::Method<ssl::dino_method<ssl::convnet_s<>>>);
 
 TEST_CASE("dino: train_step gradients (every student parameter) match finite differences, multi-crop + KoLeo") {
   auto m = make_dino({.koleo_weight = 0.1f});
-  shake_student(m);
+  shake_parameters(m);
   const auto views = multi_crop(5, 2, 21);
   ssl::param_list<ssl::cpu> params;
   m.collect(params, "");
@@ -57,7 +42,7 @@ TEST_CASE("dino: train_step gradients (every student parameter) match finite dif
 
 TEST_CASE("dino: the grouped multi-crop step equals the loss computed view by view") {
   auto m = make_dino();
-  shake_student(m);
+  shake_parameters(m);
   const auto views = multi_crop(4, 3, 31);
   const float got = m.train_step(views).loss;
   // reference: every view through the student separately, the teacher on each global crop
@@ -129,7 +114,7 @@ TEST_CASE("dino: teacher temperature warms up linearly, then stays") {
 
 TEST_CASE("dino: the last layer is frozen for the configured steps, then trains") {
   auto m = make_dino({.freeze_last_layer_steps = 2});
-  shake_student(m);
+  shake_parameters(m);
   const auto views = multi_crop(4, 1, 61);
   auto& v = m.head().weight_v();
   for (int64_t step : {0, 1, 2}) {
@@ -166,7 +151,7 @@ TEST_CASE("dino: collapse monitoring exposes the loss and ln(out_dim)") {
   CHECK(m.last_dino_loss() == Approx(std::log(10.0)).epsilon(1e-4));
   CHECK(m.collapse_check().collapsed);
   auto healthy = make_dino();
-  shake_student(healthy, 1.0f);
+  shake_parameters(healthy, 1.0f);
   healthy.train_step(multi_crop(4, 1, 72));
   CHECK(!healthy.collapse_check().collapsed);
 }

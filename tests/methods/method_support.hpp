@@ -37,6 +37,22 @@ inline std::vector<ssl::tensor<ssl::cpu>> two_views(int64_t B, int64_t C, int64_
   return v;
 }
 
+/// DINO's multi-crop for the tests: 2 global 8x8 views (two_views), then `locals` 4x4 crops.
+inline std::vector<ssl::tensor<ssl::cpu>> multi_crop(int64_t B, int locals, uint64_t seed) {
+  std::vector<ssl::tensor<ssl::cpu>> v = two_views(B, 1, 8, 8, seed);
+  for (int l = 0; l < locals; ++l) v.push_back(random_batch(B, 1, 4, 4, seed + 10 + uint64_t(l)));
+  return v;
+}
+
+/// Perturbs every parameter of m (not weight_g) so gradients are well above float noise.
+template <class M>
+void shake_parameters(M& m, float scale = 0.3f) {
+  ssl::rng g(77);
+  for (auto& r : ssl::parameters(m))
+    if (r.name.find("weight_g") == std::string::npos)
+      for (int64_t i = 0; i < r.p->value.numel(); ++i) r.p->value[i] += scale * g.normal();
+}
+
 inline ssl::mlp_encoder<> tiny_encoder(int64_t in, int64_t width = 16, uint64_t seed = 3) {
   return ssl::mlp_encoder<>(in, {width}, seed);
 }

@@ -1,19 +1,21 @@
 #pragma once
 // vit<B>: Vision Transformer encoder (Dosovitskiy et al. 2021; timm / DINO / MAE layout).
 //   x (N, C, H, W) -> patch tokens (N, L, D), L = (H/p)(W/p)      patch_embed (Conv2d k = s = p)
+//   [optional] tokens of the hidden patches of a patch_mask <- mask_token (D)   (iBOT / DINOv2 student)
 //   seq = [cls_token; tokens] + pos_embed (bicubic-resized for other grids)   (N, 1 + L, D)
 //   [optional] keep only [CLS] + the visible patches of a token_mask (MAE: pos added before the gather)
 //   seq = block_depth-1(... block_0(seq))                                     pre-norm blocks
 //   tokens = norm(seq)                                                        (N, T, D), LN eps 1e-6
 //   feature = tokens[:, 0] (pool::cls) or mean over the patch tokens (pool::mean)   (N, D)
-// Names: cls_token (1,1,D), pos_embed (1,1+G,D), patch_embed.proj.*, blocks.<i>.*, norm.* (timm).
+// Names: cls_token (1,1,D), pos_embed (1,1+G,D), patch_embed.proj.*, blocks.<i>.*, norm.* (timm);
+// mask_token (1,D) only with vit_options::mask_token (DINOv2's name and zero init).
 // Init: cls_token, pos_embed trunc_normal(0.02); patch proj xavier_uniform, bias 0; linears
 // trunc_normal(0.02), bias 0; LayerNorms 1 / 0. Drop-path rates rise linearly to drop_path over depth.
 // vit_options::tiny4() is ViT-T/4 of shared/WORKLOADS.md: 28x28x1, p 4, D 192, depth 6, 3 heads,
 // 2,682,624 parameters. Any input whose sides are multiples of p works (12x12 crops: 3x3 tokens).
 //
-// Paths: forward/backward (features), forward_tokens/backward_tokens (all tokens, optional mask;
-// MAE, MaskFeat, DINO patch losses), infer/infer_tokens (no saved state), attention(x, layer)
+// Paths: forward/backward (features), forward_tokens/backward_tokens (all tokens, optional token_mask
+// that drops patches (MAE) and patch_mask that replaces them by mask_token (MaskFeat-style, iBOT)), infer/infer_tokens (no saved state), attention(x, layer)
 // and cls_attention(x) (DINO attention maps).
 // Backends: vit<cuda> (under nvcc) runs the same paths with the device token ops; token masks stay
 // host index lists (uploaded by ops::gather_tokens / scatter_tokens).
@@ -49,6 +51,7 @@ struct vit_options {
   float drop_path = 0.0f;  // stochastic-depth rate of the last block
   pos_embed_kind pos = pos_embed_kind::learned;
   vit_pool pool = vit_pool::cls;
+  bool mask_token = false;  // a learned (1, D) token for hidden patches (iBOT / DINOv2); zero init
 
   /// ViT-T/4 exactly as shared/WORKLOADS.md (Fashion-MNIST, 2,682,624 parameters).
   static vit_options tiny4() { return {}; }
@@ -70,6 +73,7 @@ class vit {
     typename patch_embed<B>::saved_type patch;
     typename pos_embed<B>::saved_type pos;
     std::vector<int32_t> gather;  // rows of [CLS, patches] kept (empty: all)
+    std::vector<uint8_t> hidden;  // patch_mask flags (N L) replaced by mask_token (empty: none)
     int64_t full_tokens = 0;      // 1 + L before the gather
     std::vector<typename block_type::saved_type> blocks;
     typename layer_norm<B>::saved_type norm;
@@ -91,6 +95,7 @@ class vit {
     }
     norm_ = layer_norm<B>(o.dim, o.norm_eps);
     pool_ = o.pool;
+    if (o.mask_token) mask_ = parameter<B>(shape{1, o.dim}, param_kind::weight);  // zeros
   }
 
   const vit_options& options() const { return opt_; }
@@ -107,18 +112,36 @@ class vit {
   patch_embed<B>& patch() { return patch_; }
   pos_embed<B>& pos() { return pos_; }
   parameter<B>& cls_token() { return cls_; }
+  bool has_mask_token() const { return opt_.mask_token; }
+  /// The learned token of hidden patches (vit_options::mask_token).
+  parameter<B>& mask_token() {
+    check<value_error>(opt_.mask_token, "vit::mask_token: this ViT was built without one (vit_options::mask_token)");
+    return mask_;
+  }
   block_type& block(int64_t i) { return blocks_.at(size_t(i)); }
   layer_norm<B>& norm() { return norm_; }
 
   // ---- tokens ---------------------------------------------------------------------------
-  /// All output tokens after the final norm: (N, 1 + L, D), or (N, 1 + K, D) with a mask.
-  output<saved_type, B> forward_tokens(const tensor<B>& x, const token_mask* mask = nullptr) {
+  /// All output tokens after the final norm: (N, 1 + L, D), or (N, 1 + K, D) with a token_mask.
+  /// `hide` (needs vit_options::mask_token) replaces its hidden patches' embeddings by mask_token
+  /// before the position embedding; the sequence keeps all its tokens.
+  output<saved_type, B> forward_tokens(const tensor<B>& x, const token_mask* mask = nullptr,
+                                       const patch_mask* hide = nullptr) {
     check_input(x);
     output<saved_type, B> out;
     auto& s = out.saved;
     auto pe = patch_.forward(x);
     s.patch = std::move(pe.saved);
     const auto [gh, gw] = patch_.grid(x.dim(2), x.dim(3));
+    if (hide) {
+      check<value_error>(opt_.mask_token, "vit: a patch_mask needs a ViT built with vit_options::mask_token");
+      check<shape_error>(hide->batch == x.dim(0) && hide->tokens == gh * gw &&
+                             int64_t(hide->hidden.size()) == hide->batch * hide->tokens,
+                         "vit: the patch mask is for ", hide->batch, " samples of ", hide->tokens,
+                         " patches, the input has ", x.dim(0), " samples of ", gh * gw, " patches");
+      s.hidden = hide->hidden;
+      pe.y = ops::mask_tokens(pe.y, s.hidden, mask_.value);
+    }
     tensor<B> seq = pos_.infer(ops::prepend_token(pe.y, cls_.value), gh, gw);
     s.pos = {gh, gw};
     s.full_tokens = 1 + gh * gw;
@@ -152,10 +175,13 @@ class vit {
         for (int64_t c = 0; c < D; ++c) cls_.grad[c] += src[c];
         std::copy_n(src + D, (T - 1) * D, dpatch.data() + n * (T - 1) * D);
       }
+      if (!s.hidden.empty()) dpatch = ops::mask_tokens_backward(dpatch, s.hidden, mask_.grad);
       return patch_.backward(s.patch, dpatch);
     } else {  // dcls += sum_n g[n, 0]; the patch tokens' gradient is g[:, 1:]
       ops::sum_batch(ops::slice_tokens(g, 0, 1), cls_.grad);
-      return patch_.backward(s.patch, ops::slice_tokens(g, 1, T - 1));
+      tensor<B> dpatch = ops::slice_tokens(g, 1, T - 1);
+      if (!s.hidden.empty()) dpatch = ops::mask_tokens_backward(dpatch, s.hidden, mask_.grad);
+      return patch_.backward(s.patch, dpatch);
     }
   }
 
@@ -251,6 +277,7 @@ class vit {
 
   void collect(param_list<B>& out, const std::string& prefix) {
     out.push_back({join_name(prefix, "cls_token"), &cls_});
+    if (opt_.mask_token) out.push_back({join_name(prefix, "mask_token"), &mask_});
     pos_.collect(out, prefix);
     patch_.collect(out, join_name(prefix, "patch_embed"));
     for (size_t i = 0; i < blocks_.size(); ++i) blocks_[i].collect(out, join_name(prefix, "blocks." + std::to_string(i)));
@@ -322,6 +349,7 @@ class vit {
   vit_options opt_;
   patch_embed<B> patch_;
   parameter<B> cls_;
+  parameter<B> mask_;  // (1, D) with vit_options::mask_token, else empty
   pos_embed<B> pos_;
   std::vector<block_type> blocks_;
   layer_norm<B> norm_;

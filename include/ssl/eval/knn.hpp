@@ -21,7 +21,7 @@
 #include <span>
 #include <vector>
 
-#include "../backend/cpu/tile_product.hpp"
+#include "../backend/cpu/packed_gemm.hpp"  // pack_rows_as_panel (and tile_product.hpp)
 #include "../core/parallel.hpp"
 #include "../tensor/tensor.hpp"
 #include "labels.hpp"
@@ -119,17 +119,9 @@ inline tensor<cpu> pack_column_panels(const tensor<cpu>& x, const std::vector<fl
   const int64_t n = x.dim(0), dim = x.dim(1), panels = (n + P - 1) / P;
   tensor<cpu> out(shape{panels, dim, P});
   parallel_for(0, panels, [&](int64_t p) {
-    float* dst = out.data() + p * dim * P;
-    const int64_t rows = std::min(P, n - p * P);
-    for (int64_t v = 0; v < P; ++v) {
-      if (v >= rows) {
-        for (int64_t t = 0; t < dim; ++t) dst[t * P + v] = 0.0f;
-        continue;
-      }
-      const float* src = x.data() + (p * P + v) * dim;
-      const float sv = scale[size_t(p * P + v)];
-      for (int64_t t = 0; t < dim; ++t) dst[t * P + v] = src[t] * sv;
-    }
+    ops::detail::pack_rows_as_panel(
+        out.data() + p * dim * P, std::min(P, n - p * P), dim,
+        [&](int64_t v) { return x.data() + (p * P + v) * dim; }, [&](int64_t v) { return scale[size_t(p * P + v)]; });
   }, 16);
   return out;
 }

@@ -12,7 +12,11 @@
 //   c <- m c + (1 - m) mean_{g, b} teacher_gb.
 // The teacher temperature is schedulable: set_teacher_temperature, or warmup_teacher_temperature
 // (DINO's linear warm-up over the first epochs, then constant).
+// with_targets(student, t) takes ready teacher probabilities t (G, B, K) instead (e.g. DINOv2's
+// Sinkhorn-Knopp targets, losses/sinkhorn_knopp.hpp); operator() = with_targets(student,
+// teacher_probabilities(teacher)).
 #include "detail/row_math.hpp"
+#include "detail/teacher_targets.hpp"
 #include "../core/profile.hpp"
 
 namespace ssl {
@@ -77,24 +81,28 @@ class dino {
     center_ = std::move(c);
   }
 
+  /// t_g = softmax((teacher_g - c) / tau_t): teacher logits (G, B, K) -> probabilities (G, B, K).
+  tensor<cpu> teacher_probabilities(const tensor<cpu>& teacher) const {
+    check<shape_error>(center_.numel() > 0, "dino: default-constructed loss (no out_dim)");
+    return losses_detail::centered_softmax(teacher, center_, teacher_t_);
+  }
+
   // student: (V, B, K), teacher: (G, B, K) with 1 <= G <= V
   dino_result operator()(const tensor<cpu>& student, const tensor<cpu>& teacher) const {
     SSL_PROFILE_SCOPE("dino loss");
+    check<shape_error>(center_.numel() > 0, "dino: default-constructed loss (no out_dim)");
+    losses_detail::check_dino_inputs(student.shape(), teacher.shape(), center_.numel());
+    return with_targets(student, teacher_probabilities(teacher));
+  }
+
+  /// The loss against ready teacher probabilities t (G, B, K) (each row summing to 1).
+  dino_result with_targets(const tensor<cpu>& student, const tensor<cpu>& t) const {
     namespace ld = losses_detail;
     const int64_t K = center_.numel();
     check<shape_error>(K > 0, "dino: default-constructed loss (no out_dim)");
-    const losses_detail::dino_sizes sz = losses_detail::check_dino_inputs(student.shape(), teacher.shape(), K);
+    const losses_detail::dino_sizes sz = losses_detail::check_dino_inputs(student.shape(), t.shape(), K);
     const int64_t V = sz.V, B = sz.B, G = sz.G, pairs = sz.pairs;
-
-    // T_v summed teacher probabilities paired with student crop v; T_all = sum_g t_g.
-    tensor<cpu> t(teacher.shape());  // (G, B, K) teacher probabilities
-    const float inv_tt = 1.0f / teacher_t_, inv_ts = 1.0f / student_t_;
-    parallel_for(0, G * B, [&](int64_t r) {
-      const float* x = teacher.data() + r * K;
-      float* p = t.data() + r * K;
-      for (int64_t k = 0; k < K; ++k) p[k] = (x[k] - center_[k]) * inv_tt;
-      ld::softmax_inplace(p, K);
-    }, 4);
+    const float inv_ts = 1.0f / student_t_;
 
     dino_result res;
     res.grad_student = tensor<cpu>(student.shape());
@@ -129,6 +137,12 @@ class dino {
   auto operator()(const tensor<B>& student, const tensor<B>& teacher, const tensor<B>& center) const {
     return device_dino(*this, student, teacher, center);
   }
+  /// Device logits against ready device teacher probabilities (G, B, K) (backend/cuda/dino_loss.cuh).
+  template <class B>
+    requires(!std::same_as<B, cpu>)
+  auto with_targets(const tensor<B>& student, const tensor<B>& targets) const {
+    return device_dino_targets(*this, student, targets);
+  }
   /// center (K) on the device <- m center + (1 - m) mean over the teacher rows.
   template <class B>
     requires(!std::same_as<B, cpu>)
@@ -138,15 +152,9 @@ class dino {
 
   /// After the step: c <- m c + (1 - m) mean over all teacher rows. teacher: (G, B, K) or (R, K).
   void update_center(const tensor<cpu>& teacher) {
-    const int64_t K = center_.numel();
-    check<shape_error>(K > 0 && teacher.rank() >= 2 && teacher.dim(-1) == K && teacher.numel() > 0,
-                       "dino::update_center: expected teacher outputs (..., ", K, "), got ", teacher.shape());
-    const int64_t R = teacher.numel() / K;
-    std::vector<double> mean(size_t(K), 0.0);
-    for (int64_t r = 0; r < R; ++r)
-      for (int64_t k = 0; k < K; ++k) mean[size_t(k)] += teacher[r * K + k];
-    for (int64_t k = 0; k < K; ++k)
-      center_[k] = float(momentum_ * double(center_[k]) + (1.0 - momentum_) * mean[size_t(k)] / double(R));
+    check<shape_error>(teacher.numel() > 0, "dino::update_center: expected teacher outputs (..., ", center_.numel(),
+                       "), got ", teacher.shape());
+    losses_detail::update_center(center_, teacher, momentum_);
   }
 
  private:

@@ -92,6 +92,25 @@ struct token_mask {
   tensor<cpu> mask;
 };
 
+/// Which patch tokens a student sees replaced by a learned mask token (BEiT / iBOT / DINOv2):
+/// hidden[n L + l] != 0 hides patch l (raster order) of sample n. Unlike token_mask nothing is
+/// dropped: the sequence keeps all 1 + L tokens. pretext/block_mask.hpp draws DINOv2's masks.
+struct patch_mask {
+  int64_t batch = 0, tokens = 0;
+  std::vector<uint8_t> hidden;  // (batch, tokens)
+  /// Number of hidden patches of sample n, and in all.
+  int64_t hidden_in(int64_t n) const {
+    int64_t c = 0;
+    for (int64_t l = 0; l < tokens; ++l) c += hidden[size_t(n * tokens + l)] != 0;
+    return c;
+  }
+  int64_t hidden_count() const {
+    int64_t c = 0;
+    for (uint8_t h : hidden) c += h != 0;
+    return c;
+  }
+};
+
 /// MAE's random_masking: per sample, uniform noise -> argsort; the first K = int(L (1 - ratio))
 /// patches are kept. ratio in [0, 1); K >= 1. Sample n draws from gen.fork(n): thread-count free.
 inline token_mask random_token_mask(int64_t batch, int64_t tokens, float ratio, const rng& gen) {

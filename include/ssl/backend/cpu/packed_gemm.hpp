@@ -47,6 +47,23 @@ struct packed_gemm_buffers {
   }
 };
 
+/// One (kc, P) panel, dimension-major, from P contiguous rows: column v < w is row(v)[0, kc) times
+/// scale(v) at panel[t P + v]; columns v >= w are zero. (op(B) transposed here, and the k-NN's
+/// normalised train rows in eval/knn.hpp.)
+template <class Row, class Scale>
+inline void pack_rows_as_panel(float* panel, int64_t w, int64_t kc, Row&& row, Scale&& scale) {
+  constexpr int64_t P = tile_cols;
+  for (int64_t v = 0; v < P; ++v) {
+    if (v >= w) {
+      for (int64_t t = 0; t < kc; ++t) panel[t * P + v] = 0.0f;
+      continue;
+    }
+    const float* src = row(v);
+    const float sv = scale(v);
+    for (int64_t t = 0; t < kc; ++t) panel[t * P + v] = src[t] * sv;
+  }
+}
+
 /// Packs op(B) rows [p0, p0 + kc), columns [j0, j0 + nc) into panels of P columns: element
 /// (t, j0 + P c + v) at dst[c kc P + t P + v]; columns past nc are zero.
 inline void pack_b_panels(bool tb, const float* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
@@ -63,15 +80,9 @@ inline void pack_b_panels(bool tb, const float* B, int64_t ldb, int64_t p0, int6
         for (; v < w; ++v) d[v] = src[v];
         for (; v < P; ++v) d[v] = 0.0f;
       }
-    } else {  // op(B)(t, j) = B[j ldb + t]: each column is a contiguous row of B
-      for (int64_t v = 0; v < P; ++v) {
-        if (v >= w) {
-          for (int64_t t = 0; t < kc; ++t) panel[t * P + v] = 0.0f;
-          continue;
-        }
-        const float* src = B + (j0 + c0 + v) * ldb + p0;
-        for (int64_t t = 0; t < kc; ++t) panel[t * P + v] = src[t];
-      }
+    } else {  // op(B)(t, j) = B[j ldb + t]: each column is a contiguous row of B (x 1 is exact)
+      pack_rows_as_panel(
+          panel, w, kc, [&](int64_t v) { return B + (j0 + c0 + v) * ldb + p0; }, [](int64_t) { return 1.0f; });
     }
   }
 }

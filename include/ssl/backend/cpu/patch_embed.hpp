@@ -7,6 +7,8 @@
 //   unpatchify: its inverse (and its adjoint, hence patchify's backward).
 //   prepend_token: [cls; tokens] (N, 1 + L, D);  gather_tokens / scatter_tokens: select rows
 //               idx[n, k] of every sample (MAE's visible tokens) and the adjoint (zero elsewhere).
+//   mask_tokens: y = x with the rows hidden[n L + l] != 0 replaced by a learned token (iBOT / DINOv2
+//               student input); mask_tokens_backward: dx = dy with those rows zeroed, dtoken += their sum.
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -113,6 +115,45 @@ inline tensor<cpu> scatter_tokens(const tensor<cpu>& dy, const std::vector<int32
       for (int64_t c = 0; c < D; ++c) dst[c] += src[c];
     }
   }, 8);
+  return dx;
+}
+
+namespace patch_detail {
+template <class B>  // either backend (backend/cuda/tokens.cuh checks its device tensors with it)
+inline void check_hidden(const tensor<B>& x, const std::vector<uint8_t>& hidden, int64_t token_numel,
+                         const char* what) {
+  check<shape_error>(x.rank() == 3 && token_numel == x.dim(2), what, ": expected tokens (N, L, ", token_numel,
+                     ") for a token of ", token_numel, " values, got ", x.shape());
+  check<shape_error>(int64_t(hidden.size()) == x.dim(0) * x.dim(1), what, ": expected ", x.dim(0) * x.dim(1),
+                     " hidden flags (", x.dim(0), " x ", x.dim(1), "), got ", hidden.size());
+}
+}  // namespace patch_detail
+
+/// y[n, l] = token if hidden[n L + l] else x[n, l]: x (N, L, D), token D values -> (N, L, D).
+inline tensor<cpu> mask_tokens(const tensor<cpu>& x, const std::vector<uint8_t>& hidden, const tensor<cpu>& token) {
+  SSL_PROFILE_SCOPE("token gather/scatter");
+  patch_detail::check_hidden(x, hidden, token.numel(), "mask_tokens");
+  const int64_t R = x.dim(0) * x.dim(1), D = x.dim(2);
+  tensor<cpu> y(x.shape());
+  parallel_for(0, R, [&](int64_t r) {
+    std::copy_n(hidden[size_t(r)] ? token.data() : x.data() + r * D, D, y.data() + r * D);
+  }, 64);
+  return y;
+}
+
+/// Adjoint of mask_tokens: dx = dy with the hidden rows zeroed; dtoken (D values) += the sum of the
+/// hidden rows of dy (in row order: deterministic).
+inline tensor<cpu> mask_tokens_backward(const tensor<cpu>& dy, const std::vector<uint8_t>& hidden, tensor<cpu>& dtoken) {
+  SSL_PROFILE_SCOPE("token gather/scatter");
+  patch_detail::check_hidden(dy, hidden, dtoken.numel(), "mask_tokens_backward");
+  const int64_t R = dy.dim(0) * dy.dim(1), D = dy.dim(2);
+  tensor<cpu> dx = dy;
+  for (int64_t r = 0; r < R; ++r) {
+    if (!hidden[size_t(r)]) continue;
+    float* row = dx.data() + r * D;
+    for (int64_t c = 0; c < D; ++c) dtoken[c] += row[c];
+    std::fill_n(row, D, 0.0f);
+  }
   return dx;
 }
 

@@ -3,7 +3,7 @@
 // (contracts of backend/cpu/patch_embed.hpp, residual.hpp and dropout.hpp's multiply):
 //   patchify / unpatchify, prepend_token, gather_tokens / scatter_tokens (host index lists,
 //   validated on the host and uploaded: masks are drawn on the host), add_relu_inplace and
-//   its backward, multiply (dropout masks).
+//   its backward, multiply (dropout masks), mask_tokens and its backward (hidden flags uploaded).
 #include <vector>
 
 #include "../cpu/dropout.hpp"
@@ -11,6 +11,7 @@
 #include "../cpu/residual.hpp"
 #include "buffer.cuh"
 #include "kernels/tokens.cuh"
+#include "linear.cuh"  // column_sums
 
 namespace ssl::ops {
 
@@ -94,6 +95,42 @@ inline tensor<cuda> scatter_tokens(const tensor<cuda>& dy, const std::vector<int
         dy.data(), d.data(), N, T, K, D, dx.data());
     SSL_CUDA_CHECK_LAUNCH("scatter_tokens");
   }
+  return dx;
+}
+
+inline tensor<cuda> mask_tokens(const tensor<cuda>& x, const std::vector<uint8_t>& hidden, const tensor<cuda>& token) {
+  patch_detail::check_hidden(x, hidden, token.numel(), "mask_tokens");
+  const int64_t R = x.dim(0) * x.dim(1), D = x.dim(2);
+  tensor<cuda> y(x.shape());
+  if (y.numel() == 0) return y;
+  gpu::array<uint8_t> h(R);
+  SSL_CUDA_CHECK(cudaMemcpyAsync(h.data(), hidden.data(), h.bytes(), cudaMemcpyHostToDevice, gpu::stream()));
+  gpu::kernels::mask_tokens<<<detail::blocks(y.numel()), gpu::kernels::block_size, 0, gpu::stream()>>>(
+      x.data(), h.data(), token.data(), R, D, y.data());
+  SSL_CUDA_CHECK_LAUNCH("mask_tokens");
+  return y;
+}
+
+/// dtoken += sum of the hidden rows of dy (gathered in row order, then one column sum:
+/// deterministic); returns dy with those rows zeroed.
+inline tensor<cuda> mask_tokens_backward(const tensor<cuda>& dy, const std::vector<uint8_t>& hidden,
+                                         tensor<cuda>& dtoken) {
+  patch_detail::check_hidden(dy, hidden, dtoken.numel(), "mask_tokens_backward");
+  const int64_t R = dy.dim(0) * dy.dim(1), D = dy.dim(2);
+  std::vector<int32_t> rows;
+  for (int64_t r = 0; r < R; ++r)
+    if (hidden[size_t(r)]) rows.push_back(int32_t(r));
+  tensor<cuda> dx = dy;
+  if (rows.empty() || D == 0) return dx;
+  tensor<cuda> flat = dy;
+  flat.reshape(shape{1, R, D});
+  const tensor<cuda> picked = gather_tokens(flat, rows, int64_t(rows.size()));  // (1, M, D)
+  column_sums(picked.data(), dtoken.data(), int64_t(rows.size()), D, true);
+  gpu::array<uint8_t> h(R);
+  SSL_CUDA_CHECK(cudaMemcpyAsync(h.data(), hidden.data(), h.bytes(), cudaMemcpyHostToDevice, gpu::stream()));
+  gpu::kernels::zero_hidden_rows<<<detail::blocks(dx.numel()), gpu::kernels::block_size, 0, gpu::stream()>>>(
+      h.data(), R, D, dx.data());
+  SSL_CUDA_CHECK_LAUNCH("zero_hidden_rows");
   return dx;
 }
 

@@ -80,6 +80,36 @@ tensor<B> gather_rows(const tensor<B>& x, const std::vector<int64_t>& idx) {
   }
 }
 
+/// Adjoint of gather_rows: dx (n, ...) with dx[idx[j]] += dy[j], zero elsewhere (dy (K, ...)).
+template <class B>
+tensor<B> scatter_rows(const tensor<B>& dy, const std::vector<int64_t>& idx, int64_t n) {
+  check<shape_error>(dy.rank() >= 1 && dy.dim(0) == int64_t(idx.size()), "scatter_rows: expected ", idx.size(),
+                     " rows, got shape ", dy.shape());
+  const int64_t k = dy.dim(0), row = k > 0 ? dy.numel() / k : 0;
+  shape s = dy.shape();
+  s[0] = n;
+  if constexpr (std::same_as<B, cpu>) {
+    tensor<cpu> dx(s, 0.0f);
+    for (int64_t j = 0; j < k; ++j) {
+      const int64_t i = idx[size_t(j)];
+      check<value_error>(i >= 0 && i < n, "scatter_rows: index ", i, " outside [0, ", n, ")");
+      float* dst = dx.data() + i * row;
+      const float* src = dy.data() + j * row;
+      for (int64_t c = 0; c < row; ++c) dst[c] += src[c];
+    }
+    return dx;
+  } else {
+#if defined(__CUDACC__)
+    const std::vector<int32_t> i32(idx.begin(), idx.end());  // range-checked by the op
+    tensor<B> dx = ops::scatter_tokens(dy.reshaped(shape{1, k, row}), i32, n);
+    dx.reshape(s);
+    return dx;
+#else
+    static_assert(std::same_as<B, cpu>, "scatter_rows: a device backend needs nvcc");
+#endif
+  }
+}
+
 /// A batch of shape s (N, ...) whose every element holds its flat index within its own image:
 /// image n is 0, 1, ..., E - 1 (E = numel / N), as floats (exact: E must be at most 2^24).
 /// A host transform that only moves elements (pretext::rotation_batch, jigsaw_batch), run on

@@ -80,6 +80,18 @@ SSL_KERNEL void __launch_bounds__(block_reduce_max)
   for (int64_t k = threadIdx.x; k < K; k += blockDim.x) p[off + k] = expf((t[off + k] - center[k]) * inv_tt - lse);
 }
 
+// logsumexp_k(x_k inv_ts) over one row of K values, by the whole block (all threads get it);
+// fixed-order reductions. Shared by the DINO and iBOT student rows.
+__device__ inline float block_row_lse(const float* __restrict__ x, int64_t K, float inv_ts, float* red) {
+  float m = -INFINITY;
+  for (int64_t k = threadIdx.x; k < K; k += blockDim.x) m = fmaxf(m, x[k] * inv_ts);
+  m = block_max(m, red);
+  float z = 0.0f;
+  for (int64_t k = threadIdx.x; k < K; k += blockDim.x) z += expf(x[k] * inv_ts - m);
+  z = block_sum(z, red);
+  return m + logf(z);
+}
+
 // Student row r = (v, b) of (V B, K), teacher probs (G B, K):
 //   T = sum_{g < G, g != v} p[g, b],  n_v = #such g,  lse = logsumexp(x / tau_s)
 //   row_loss = sum_k T_k (lse - x_k / tau_s),  grad = (n_v softmax(x / tau_s) - T) * g_scale
@@ -89,13 +101,7 @@ SSL_KERNEL void __launch_bounds__(block_reduce_max)
   __shared__ float red[32];
   const int64_t r = blockIdx.x, v = r / B, b = r % B, off = r * K;
   const float* x = s + off;
-  float m = -INFINITY;
-  for (int64_t k = threadIdx.x; k < K; k += blockDim.x) m = fmaxf(m, x[k] * inv_ts);
-  m = block_max(m, red);
-  float z = 0.0f;
-  for (int64_t k = threadIdx.x; k < K; k += blockDim.x) z += expf(x[k] * inv_ts - m);
-  z = block_sum(z, red);
-  const float lse = m + logf(z);
+  const float lse = block_row_lse(x, K, inv_ts, red);
   const float n_v = float(v < G ? G - 1 : G);
   float loss = 0.0f;
   for (int64_t k = threadIdx.x; k < K; k += blockDim.x) {

@@ -46,6 +46,16 @@ SSL_KERNEL void scatter_tokens(const float* __restrict__ dy, const int32_t* __re
   }
 }
 
+// y[r] = hidden[r] ? token : x[r] over rows r of D values (mask_tokens)
+SSL_KERNEL void mask_tokens(const float* __restrict__ x, const uint8_t* __restrict__ hidden,
+                            const float* __restrict__ token, int64_t R, int64_t D, float* __restrict__ y) {
+  SSL_GRID_STRIDE(i, R * D) y[i] = hidden[i / D] ? token[i % D] : x[i];
+}
+// dy[r] = 0 where hidden[r] (the adjoint's row zeroing; the token's gradient is summed apart)
+SSL_KERNEL void zero_hidden_rows(const uint8_t* __restrict__ hidden, int64_t R, int64_t D, float* __restrict__ dy) {
+  SSL_GRID_STRIDE(i, R * D) if (hidden[i / D]) dy[i] = 0.0f;
+}
+
 // y = relu(y + s)
 SSL_KERNEL void add_relu(float* __restrict__ y, const float* __restrict__ s, int64_t n) {
   SSL_GRID_STRIDE(i, n) y[i] = fmaxf(y[i] + s[i], 0.0f);
