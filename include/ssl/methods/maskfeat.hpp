@@ -15,7 +15,7 @@
 // The backend is the encoder's backend tag: maskfeat<vit<cuda>> runs the same step on the GPU (under
 // nvcc). Masks are host tensors on every backend (drawn on the host). Device fallback: the HoG targets
 // are computed on the host from a copy of the batch (pretext::hog has no device op) and uploaded once;
-// the mask-token plumbing and the loss run on the device.
+// the mask-token plumbing (ops::mask_tokens, as vit's own mask token) and the loss run on the device.
 #include <concepts>
 #include <cstdint>
 #include <string>
@@ -28,8 +28,8 @@
 #include "../pretext/hog.hpp"
 #include "method.hpp"
 #if defined(__CUDACC__)
-#include "../backend/cuda/tokens.cuh"   // ops::prepend_token / gather_tokens on tensor<cuda>
-#include "../backend/cuda/vit_ops.cuh"  // ops::slice_tokens / sum_batch / scale_rows on tensor<cuda>
+#include "../backend/cuda/tokens.cuh"   // ops::prepend_token / mask_tokens on tensor<cuda>
+#include "../backend/cuda/vit_ops.cuh"  // ops::slice_tokens / sum_batch on tensor<cuda>
 #endif
 
 namespace ssl {
@@ -95,21 +95,9 @@ class maskfeat {
     s.patch = std::move(pe.saved);
     const auto [gh, gw] = enc.patch().grid(x.dim(2), x.dim(3));
     tensor<B> tok = std::move(pe.y);  // (N, L, D)
-    const int64_t N = tok.dim(0), L = tok.dim(1), D = tok.dim(2);
+    const int64_t N = tok.dim(0), L = tok.dim(1);
     expect_shape(mask, shape{N, L}, "maskfeat mask");
-    if constexpr (std::same_as<B, cpu>) {
-      for (int64_t r = 0; r < N * L; ++r)
-        if (mask[r] != 0.0f) std::copy_n(mask_token_.value.data(), D, tok.data() + r * D);
-    } else {
-#if defined(__CUDACC__)
-      // [mask_token; tok] (N, 1 + L, D), then token l of image n from row 0 (masked) or row 1 + l.
-      std::vector<int32_t> idx(size_t(N * L));
-      for (int64_t r = 0; r < N * L; ++r) idx[size_t(r)] = mask[r] != 0.0f ? 0 : int32_t(1 + r % L);
-      tok = ops::gather_tokens(ops::prepend_token(tok, mask_token_.value), idx, L);
-#else
-      static_assert(std::same_as<B, cpu>, "maskfeat: a device backend needs nvcc");
-#endif
-    }
+    tok = ops::mask_tokens(tok, hidden_flags(mask), mask_token_.value);  // masked rows <- mask_token
     auto p = enc.pos().forward(ops::prepend_token(tok, enc.cls_token().value), gh, gw);
     s.pos = std::move(p.saved);
     tensor<B> seq = std::move(p.y);
@@ -138,51 +126,11 @@ class maskfeat {
     for (int64_t i = enc.depth(); i-- > 0;) g = enc.block(i).backward(s.blocks[size_t(i)], g);
     g = enc.pos().backward(s.pos, g);  // (N, 1 + L, D)
     expect_shape(mask, shape{N, L}, "maskfeat mask");
-    if constexpr (std::same_as<B, cpu>) {
-      tensor<B> dtok(shape{N, L, D});
-      auto& cls_grad = enc.cls_token().grad;
-      for (int64_t n = 0; n < N; ++n) {
-        const float* src = g.data() + n * (L + 1) * D;
-        for (int64_t c = 0; c < D; ++c) cls_grad[c] += src[c];
-        for (int64_t l = 0; l < L; ++l) {
-          float* dst = dtok.data() + (n * L + l) * D;
-          const float* row = src + (1 + l) * D;
-          if (mask[n * L + l] != 0.0f) {
-            for (int64_t c = 0; c < D; ++c) mask_token_.grad[c] += row[c];
-            std::fill_n(dst, D, 0.0f);
-          } else {
-            std::copy_n(row, D, dst);
-          }
-        }
-      }
-      return enc.patch().backward(s.patch, dtok);
-    } else {
-#if defined(__CUDACC__)
-      // dcls += sum_n g[n, 0];  dmask_token += sum of g[n, 1 + l] over masked (n, l);
-      // dtok[n, l] = g[n, 1 + l] where unmasked, 0 where masked.
-      ops::sum_batch(ops::slice_tokens(g, 0, 1), enc.cls_token().grad);
-      tensor<B> dtok = ops::slice_tokens(g, 1, L);  // (N, L, D)
-      std::vector<int32_t> hidden;                    // flat rows n L + l of the masked patches
-      std::vector<float> keep(size_t(N * L));
-      for (int64_t r = 0; r < N * L; ++r) {
-        keep[size_t(r)] = mask[r] != 0.0f ? 0.0f : 1.0f;
-        if (mask[r] != 0.0f) hidden.push_back(int32_t(r));
-      }
-      if (!hidden.empty()) {
-        const int64_t M = int64_t(hidden.size());
-        dtok.reshape(shape{1, N * L, D});
-        tensor<B> rows = ops::gather_tokens(dtok, hidden, M);  // (1, M, D)
-        rows.reshape(shape{M, 1, D});
-        ops::sum_batch(rows, mask_token_.grad);  // deterministic column sums over the M rows
-        dtok.reshape(shape{N * L, D});
-        ops::scale_rows(dtok, keep);  // masked rows -> 0
-        dtok.reshape(shape{N, L, D});
-      }
-      return enc.patch().backward(s.patch, dtok);
-#else
-      static_assert(std::same_as<B, cpu>, "maskfeat: a device backend needs nvcc");
-#endif
-    }
+    // dcls += sum_n g[n, 0];  dtok[n, l] = g[n, 1 + l], zeroed where masked, whose rows add into
+    // the mask token's gradient (ops::mask_tokens_backward, row order: deterministic)
+    ops::sum_batch(ops::slice_tokens(g, 0, 1), enc.cls_token().grad);
+    const tensor<B> dtok = ops::mask_tokens_backward(ops::slice_tokens(g, 1, L), hidden_flags(mask), mask_token_.grad);
+    return enc.patch().backward(s.patch, dtok);
   }
 
   /// views: exactly one (N, C, H, W) batch. On a device backend the HoG targets are computed on the
@@ -228,6 +176,12 @@ class maskfeat {
     check<shape_error>(x.rank() == 4 && x.dim(2) % p == 0 && x.dim(3) % p == 0 && x.dim(2) > 0 && x.dim(3) > 0,
                        "maskfeat: expected images (N, C, H, W) with H, W multiples of the patch size ", p, ", got ",
                        x.shape());
+  }
+  // The host mask (N, L) as ops::mask_tokens' flags (nonzero = masked).
+  static std::vector<uint8_t> hidden_flags(const tensor<cpu>& mask) {
+    std::vector<uint8_t> h(static_cast<size_t>(mask.numel()));
+    for (int64_t r = 0; r < mask.numel(); ++r) h[size_t(r)] = mask[r] != 0.0f;
+    return h;
   }
   // (N, 1 + L, D) -> (N, L, D)
   static tensor<B> drop_first_token(const tensor<B>& t) { return ops::slice_tokens(t, 1, t.dim(1) - 1); }
