@@ -108,7 +108,13 @@ void run(const char* name, E student_backbone, E random_backbone, const data::in
 
   const scores student = evaluate(method.encoder(), sets, o.probe);
   const scores teacher = evaluate(method.teacher_encoder(), sets, o.probe);
-  const std::string method_name = o.ibot > 0 || o.sinkhorn ? "DINOv2 " : "DINO ";
+  // "DINO " alone, "DINOv2 " with all three additions, else "DINO + <the additions used> "
+  std::string additions;
+  const std::pair<bool, const char*> parts[] = {{o.koleo > 0, "KoLeo"}, {o.sinkhorn, "Sinkhorn-Knopp"}, {o.ibot > 0, "iBOT"}};
+  for (const auto& [on, what] : parts)
+    if (on) additions += (additions.empty() ? " + " : ", ") + std::string(what);
+  const bool all_three = o.koleo > 0 && o.sinkhorn && o.ibot > 0;
+  const std::string method_name = all_three ? "DINOv2 " : "DINO" + additions + " ";
   if (o.ibot > 0)
     std::printf("iBOT: last step %.4f over %lld hidden patches\n", method.last_ibot_loss(),
                 (long long)method.last_hidden_patches());

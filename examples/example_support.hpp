@@ -1,6 +1,6 @@
 #pragma once
-// Helpers shared by the *_fashion_mnist examples: k-NN of an encoder on the test set, the
-// random-init baseline (optionally cached in a file), and the common training loop
+// Helpers shared by the *_fashion_mnist examples: k-NN (and linear probe, alignment / uniformity) of
+// an encoder on the test set, the random-init baseline (optionally cached in a file), and the common training loop
 // (Adam without weight decay + a shuffling loader + ssl::train) with its printed summary.
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -15,6 +15,7 @@
 #include <ssl/eval/features.hpp>
 #include <ssl/eval/knn.hpp>
 #include <ssl/eval/linear_probe.hpp>
+#include <ssl/eval/view_alignment.hpp>
 #include <ssl/nn/copy_state.hpp>
 #include <ssl/optim/adamw.hpp>
 #include <ssl/train/trainer.hpp>
@@ -31,6 +32,14 @@ inline double knn_accuracy(const ssl::convnet_s<>& enc, const in_memory_dataset&
       .accuracy;
 }
 
+/// The random-init ConvNet-S of `seed` with its BN statistics recalibrated on the train images
+/// (WORKLOADS.md Q2).
+inline ssl::convnet_s<> random_init_convnet(const in_memory_dataset& train, uint64_t seed) {
+  ssl::convnet_s<> enc(1, ssl::rng(seed));
+  ssl::eval::recalibrate_batch_norm(enc, train.images(), ssl::eval::fashion_mnist_normalization());
+  return enc;
+}
+
 /// k-NN of the random-init ConvNet-S (BN recalibrated), read from / written to `cache` when given
 /// (the baseline depends only on the seed, so several examples can share it).
 inline double random_init_knn(const in_memory_dataset& train, const in_memory_dataset& test, uint64_t seed,
@@ -41,9 +50,7 @@ inline double random_init_knn(const in_memory_dataset& train, const in_memory_da
     double v = 0;
     if (in >> s >> v && s == seed) return v;
   }
-  ssl::convnet_s<> random_enc(1, ssl::rng(seed));
-  ssl::eval::recalibrate_batch_norm(random_enc, train.images(), ssl::eval::fashion_mnist_normalization());
-  const double v = knn_accuracy(random_enc, train, test);
+  const double v = knn_accuracy(random_init_convnet(train, seed), train, test);
   if (!cache.empty()) std::ofstream(cache) << seed << ' ' << v << '\n';
   return v;
 }
@@ -116,9 +123,7 @@ inline double random_init_linear_probe(const in_memory_dataset& train, const in_
     double v = 0;
     if (in >> seed >> v && seed == s.seed) return v;
   }
-  ssl::convnet_s<> random_enc(1, ssl::rng(s.seed));
-  ssl::eval::recalibrate_batch_norm(random_enc, train.images(), ssl::eval::fashion_mnist_normalization());
-  const double v = linear_probe_accuracy(features_of(random_enc, train, test), train, test);
+  const double v = linear_probe_accuracy(features_of(random_init_convnet(train, s.seed), train, test), train, test);
   if (!cache.empty()) std::ofstream(cache) << s.seed << ' ' << v << '\n';
   return v;
 }
@@ -162,13 +167,29 @@ inline void report_knn(const char* name, double acc, double base) {
               100 * (acc - base));
 }
 
+/// Alignment and uniformity (Wang & Isola; eval/view_alignment.hpp) of the encoder's frozen features
+/// on two Q3 views of every test image, beside the random-init ConvNet-S's on the same views, printed
+/// as "<name> ConvNet-S: alignment A, uniformity U  (random init A0, U0; lower is better)".
+inline void report_alignment_uniformity(const char* name, const ssl::convnet_s<>& enc, const in_memory_dataset& train,
+                                        const in_memory_dataset& test, uint64_t seed) {
+  const auto pairs = ssl::eval::draw_view_pairs(test.images(), ssl::augment::fashion_mnist_simclr(int(test.height())),
+                                                test.size(), /*seed=*/12345);
+  auto geometry = [&](const ssl::convnet_s<>& e) {
+    return ssl::eval::alignment_uniformity(ssl::eval::features_of(e, pairs.x), ssl::eval::features_of(e, pairs.y));
+  };
+  const auto r = geometry(enc), b = geometry(random_init_convnet(train, seed));
+  std::printf("%s ConvNet-S: alignment %.3f, uniformity %.3f  (random init %.3f, %.3f; lower is better)\n", name,
+              r.alignment, r.uniformity, b.alignment, b.uniformity);
+}
+
 /// k-NN of the encoder beside the random-init `base` and, with s.linear_probe, its linear probe,
-/// both from one feature pass.
+/// both from one feature pass; then its alignment and uniformity.
 inline void report_encoder(const char* name, const ssl::convnet_s<>& enc, const in_memory_dataset& train,
                            const in_memory_dataset& test, double base, const train_settings& s) {
   const split_features f = features_of(enc, train, test);
   report_knn(name, ssl::eval::knn_classify(f.train, train.labels(), f.test, test.labels()).accuracy, base);
   report_linear_probe(name, f, train, test, s);
+  report_alignment_uniformity(name, enc, train, test, s.seed);
 }
 
 /// Trains on `train` with two views of WORKLOADS.md Q3's Fashion-MNIST recipe, then reports the

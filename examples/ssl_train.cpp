@@ -1,6 +1,7 @@
 // ssl_train: the command-line trainer. Picks a method and an encoder among a fixed set of
 // compile-time instantiations, trains on an image folder or Fashion-MNIST without labels for a
-// wall-clock budget, and prints k-NN and (optionally) linear-probe accuracy on the test split,
+// wall-clock budget, and prints k-NN accuracy, alignment / uniformity (Wang & Isola) and
+// (optionally) linear-probe accuracy on the test split,
 // beside the random-init encoder's. With --fine-tune MINUTES it then fine-tunes a copy of the
 // trained encoder (and of the random-init one) end to end on the labelled train split with a linear head.
 //
@@ -8,6 +9,7 @@
 //   ssl_train --method byol --encoder resnet18 --minutes 30 --checkpoint byol.safetensors
 //   ssl_train --method moco_v2 --minutes 15 --linear-probe     (T 0.2, queue 4096, m 0.99, shuffle-BN 8 groups)
 //   ssl_train --method simclr --minutes 15 --fine-tune 5        (AdamW, head lr 1e-3, encoder lr x0.1, cosine)
+//   ssl_train --method simclr --epochs 4 --minutes 60 --fine-tune-epochs 3   (epoch-bounded: load-independent)
 // Methods: simclr, moco_v2, moco_v3, byol, simsiam. Encoders: convnet_s, resnet18 (CIFAR stem).
 // The other methods (DINO, MAE, MaskFeat, rotation, jigsaw, colorization, triplet) have their
 // own example programs with method-specific flags.
@@ -27,12 +29,14 @@ struct run_config {
   int workers = 2;
   bool probe = false;
   double fine_tune_minutes = 0;     // 0: no fine-tuning
+  int fine_tune_epochs = 0;         // > 0: fine-tune for this many epochs (no time limit) instead
   float fine_tune_backbone = 0.1f;  // encoder lr multiplier while fine-tuning
   std::string csv, checkpoint, resume;
 };
 
 struct scores {
   double knn = 0, linear = -1;
+  eval::alignment_uniformity_result geometry;  // of two Q3 views of every test image
 };
 
 template <class E>
@@ -43,18 +47,23 @@ scores evaluate(const E& enc, const data::in_memory_dataset& train, const data::
   scores s;
   s.knn = eval::knn_classify(ftr, train.labels(), fte, test.labels()).accuracy;
   if (probe) s.linear = eval::linear_probe(ftr, train.labels(), fte, test.labels()).test_accuracy;
+  // Wang & Isola on the frozen features of two views (the training augmentation, fixed seed:
+  // the same pairs for the trained and the random-init encoder) of every test image
+  s.geometry = eval::view_alignment_uniformity(enc, test.images(), augment::fashion_mnist_simclr(int(test.height())),
+                                               test.size(), /*seed=*/12345);
   const auto collapse = eval::embedding_collapse(ftr);
   if (collapse.collapsed) std::printf("warning: %s\n", collapse.message.c_str());
   return s;
 }
 
-/// Test top-1 after fine-tuning a copy of `enc` for c.fine_tune_minutes (eval/fine_tune.hpp defaults).
+/// Test top-1 after fine-tuning a copy of `enc` for c.fine_tune_epochs epochs or else
+/// c.fine_tune_minutes (eval/fine_tune.hpp defaults otherwise).
 template <class E>
 double fine_tune_accuracy(const E& enc, const data::in_memory_dataset& train, const data::in_memory_dataset& test,
                           const run_config& c) {
   eval::fine_tune_options o;
-  o.epochs = 1000;
-  o.budget_seconds = c.fine_tune_minutes * 60;
+  o.epochs = c.fine_tune_epochs > 0 ? c.fine_tune_epochs : 1000;
+  o.budget_seconds = c.fine_tune_epochs > 0 ? 0.0 : c.fine_tune_minutes * 60;
   o.backbone_lr_scale = c.fine_tune_backbone;
   o.seed = c.seed;
   return eval::fine_tune(enc, train.images(), train.labels(), test.images(), test.labels(), o).report.test_accuracy;
@@ -85,7 +94,10 @@ int train_and_report(M& method, const data::in_memory_dataset& train, const data
   if (c.probe)
     std::printf("linear probe: %s %.2f%%   random init %.2f%%   (%+.2f points)\n", name.c_str(), 100 * s.linear,
                 100 * base.linear, 100 * (s.linear - base.linear));
-  if (c.fine_tune_minutes > 0) {
+  std::printf("alignment / uniformity (%lld test pairs, lower is better): %s %.3f / %.3f   random init %.3f / %.3f\n",
+              (long long)test.size(), name.c_str(), s.geometry.alignment, s.geometry.uniformity, base.geometry.alignment,
+              base.geometry.uniformity);
+  if (c.fine_tune_minutes > 0 || c.fine_tune_epochs > 0) {
     const double ft = fine_tune_accuracy(method.encoder(), train, test, c);
     const double ft_random = fine_tune_accuracy(random_enc, train, test, c);
     std::printf("fine-tune: %s %.2f%% (random init %.2f%%)   (%+.2f points)\n", name.c_str(), 100 * ft,
@@ -172,6 +184,9 @@ int main(int argc, char** argv) {
   app.add_flag("--linear-probe", c.probe, "also fit linear probes (L-BFGS)");
   app.add_option("--fine-tune", c.fine_tune_minutes,
                  "minutes of supervised fine-tuning of the trained and of the random-init encoder (0 = off)");
+  app.add_option("--fine-tune-epochs", c.fine_tune_epochs,
+                 "fine-tune for this many epochs instead of --fine-tune minutes (the result then does not depend on the machine's speed)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--fine-tune-backbone-lr", c.fine_tune_backbone, "encoder lr multiplier while fine-tuning (head lr 1e-3)");
   CLI11_PARSE(app, argc, argv);
   if (app.count("--temperature") == 0 && method == "moco_v2") c.temperature = 0.2f;  // MoCo v2's T

@@ -9,3 +9,4 @@
 #include "eval/linear_probe.hpp"
 #include "eval/features.hpp"
 #include "eval/attention_maps.hpp"
+#include "eval/view_alignment.hpp"

@@ -24,17 +24,8 @@ TEST_CASE("dino: train_step gradients (every student parameter) match finite dif
   auto m = make_dino({.koleo_weight = 0.1f});
   shake_parameters(m);
   const auto views = multi_crop(5, 2, 21);
-  ssl::param_list<ssl::cpu> params;
-  m.collect(params, "");
-  for (auto& r : params) r.p->grad.zero();
-  m.train_step(views);
-  std::vector<ssl::tensor<ssl::cpu>> values, grads;
-  for (auto& r : params) values.push_back(r.p->value), grads.push_back(r.p->grad);
-  auto loss = [&](std::vector<ssl::tensor<ssl::cpu>>& in) {
-    for (size_t k = 0; k < in.size(); ++k) params[k].p->value = in[k];
-    return double(m.train_step(views).loss);
-  };
-  auto res = ssl::testing::check_function_gradients(loss, values, grads, {.eps = 1e-3, .max_checks = 6});
+  auto res = check_step_gradients(m, [&] { return m.train_step(views).loss; }, all_params,
+                                  {.eps = 1e-3, .max_checks = 6});
   INFO(res.report());
   CHECK(res.ok());
   CHECK(res.checked > 60);

@@ -9,43 +9,30 @@ ssl::vit_options tiny_vit() { return {.image_size = 8, .patch = 4, .in_channels 
 auto make_maskfeat(float ratio = 0.5f) {
   return ssl::maskfeat<ssl::vit<>>(ssl::vit<>(tiny_vit(), ssl::rng(2)), 1, {.mask_ratio = ratio});
 }
-template <class M>
-void shake(M& m, float scale = 0.3f) {
-  ssl::rng g(99);
-  for (auto& r : ssl::parameters(m))
-    for (int64_t i = 0; i < r.p->value.numel(); ++i) r.p->value[i] += scale * g.normal();
-}
 }  // namespace
 
 static_assert(ssl::Method<ssl::maskfeat<ssl::vit<>>>);
 
 TEST_CASE("maskfeat: train_step gradients (encoder, mask token, head) match finite differences") {
   auto m = make_maskfeat();
-  shake(m);
+  shake_parameters(m);
   const std::vector<ssl::tensor<ssl::cpu>> views{random_batch(3, 1, 8, 8, 5)};
-  ssl::param_list<ssl::cpu> params;
-  m.collect(params, "");
-  for (auto& r : params) r.p->grad.zero();
-  m.train_step(views);
-  std::vector<ssl::tensor<ssl::cpu>> values, grads;
-  for (auto& r : params) values.push_back(r.p->value), grads.push_back(r.p->grad);
-  auto loss = [&](std::vector<ssl::tensor<ssl::cpu>>& in) {
-    for (size_t k = 0; k < in.size(); ++k) params[k].p->value = in[k];
-    return double(m.train_step(views).loss);
+  // the mask token got a gradient in the step (it replaced the masked patches)
+  bool seen = false;
+  auto first_step = [&] {
+    for (auto& r : ssl::parameters(m))
+      if (r.name == "mask_token") seen = r.p->grad.vec().norm() > 0;
   };
-  auto res = ssl::testing::check_function_gradients(loss, values, grads, {.eps = 1e-3, .max_checks = 6});
+  auto res = check_step_gradients(m, [&] { return m.train_step(views).loss; }, all_params,
+                                  {.eps = 1e-3, .max_checks = 6}, first_step);
   INFO(res.report());
   CHECK(res.ok());
-  // the mask token got a gradient (it replaced the masked patches)
-  bool seen = false;
-  for (size_t k = 0; k < params.size(); ++k)
-    if (params[k].name == "mask_token") seen = grads[k].vec().norm() > 0;
   CHECK(seen);
 }
 
 TEST_CASE("maskfeat: masked patches are replaced by the mask token; the loss covers masked patches only") {
   auto m = make_maskfeat();
-  shake(m);
+  shake_parameters(m);
   const auto x = random_batch(2, 1, 8, 8, 6);
   ssl::tensor<ssl::cpu> mask(ssl::shape{2, 4}, 0.0f);
   mask[1] = 1.0f;  // image 0, patch 1 (rows 0-3, columns 4-7)

@@ -3,6 +3,7 @@
 // the loss a method's train_step reports against the gradients it accumulates.
 #include <catch2/catch.hpp>
 #include <functional>
+#include <limits>
 #include <ssl/ssl.hpp>
 #include <string>
 #include <vector>
@@ -60,17 +61,24 @@ inline ssl::projection_mlp<> tiny_head(int64_t in, int64_t hidden, int64_t out, 
   return ssl::projection_mlp<>({.in_dim = in, .hidden_dim = hidden, .out_dim = out, .layers = layers}, ssl::rng(seed));
 }
 
+/// check_step_gradients's max_params for "every parameter".
+inline constexpr size_t all_params = std::numeric_limits<size_t>::max();
+
 /// Runs `step` once, keeps the gradients it accumulated into the first `max_params` parameters of
-/// `m`, and checks them against central differences of the loss `step` reports.
+/// `m`, and checks them against central differences of the loss `step` reports. `after_first_step`
+/// runs right after that first step, while the gradients are still the step's (the finite
+/// differences re-run `step`, accumulating more).
 template <class M>
 ssl::testing::gradient_check_result check_step_gradients(M& m, const std::function<float()>& step,
                                                          size_t max_params = 6,
-                                                         ssl::testing::gradient_check_options o = {.eps = 1e-3}) {
+                                                         ssl::testing::gradient_check_options o = {.eps = 1e-3},
+                                                         const std::function<void()>& after_first_step = {}) {
   ssl::param_list<ssl::cpu> params;
   m.collect(params, "");
   REQUIRE(!params.empty());
   for (auto& r : params) r.p->grad.zero();
   step();
+  if (after_first_step) after_first_step();
   std::vector<ssl::tensor<ssl::cpu>> values, grads;
   std::vector<ssl::parameter<ssl::cpu>*> chosen;
   for (size_t i = 0; i < params.size() && chosen.size() < max_params; ++i) {
@@ -83,7 +91,6 @@ ssl::testing::gradient_check_result check_step_gradients(M& m, const std::functi
     const double l = step();
     return l;
   };
-  o.check_input = true;
   auto res = ssl::testing::check_function_gradients(loss, values, grads, o);
   for (size_t k = 0; k < chosen.size(); ++k) chosen[k]->value = values[k];
   return res;

@@ -40,20 +40,44 @@ inline tensor<cpu> normalized_slice(const tensor<cpu>& images, int64_t begin, in
   return x;
 }
 
-/// encoder.infer over all images in batches: (N, feature_dim).
-template <class E>
-tensor<cpu> extract_features(const E& encoder, const tensor<cpu>& images, const input_normalization& norm,
-                             int64_t batch = 1000) {
+namespace detail {
+/// encoder.infer over rows [0, N) in batches, each batch made by `slice(begin, end)`: (N, F).
+template <class E, class Slice>
+tensor<cpu> infer_in_batches(const E& encoder, int64_t N, int64_t batch, Slice&& slice) {
   check<value_error>(batch >= 1, "extract_features: batch must be >= 1, got ", batch);
-  const int64_t N = images.dim(0);
   tensor<cpu> out;
   for (int64_t b = 0; b < N; b += batch) {
     const int64_t e = std::min(N, b + batch);
-    tensor<cpu> f = encoder.infer(normalized_slice(images, b, e, norm));
+    tensor<cpu> f = encoder.infer(slice(b, e));
     if (b == 0) out = tensor<cpu>(shape{N, f.numel() / f.dim(0)});
     std::copy_n(f.data(), f.numel(), out.data() + b * out.dim(1));
   }
   return out;
+}
+}  // namespace detail
+
+/// encoder.infer over all images, normalised, in batches: (N, feature_dim).
+template <class E>
+tensor<cpu> extract_features(const E& encoder, const tensor<cpu>& images, const input_normalization& norm,
+                             int64_t batch = 1000) {
+  return detail::infer_in_batches(encoder, images.dim(0), batch,
+                                  [&](int64_t b, int64_t e) { return normalized_slice(images, b, e, norm); });
+}
+
+/// encoder.infer over inputs that are ready as they are (already normalised, e.g. augmented
+/// views): (N, ...) -> (N, F), in batches.
+template <class E>
+tensor<cpu> features_of(const E& encoder, const tensor<cpu>& inputs, int64_t batch = 1000) {
+  check<shape_error>(inputs.rank() >= 2 && inputs.dim(0) >= 1, "features_of: expected inputs (N, ...) with N >= 1, got ",
+                     inputs.shape());
+  const int64_t row = inputs.numel() / inputs.dim(0);
+  return detail::infer_in_batches(encoder, inputs.dim(0), batch, [&](int64_t b, int64_t e) {
+    shape s = inputs.shape();
+    s[0] = e - b;
+    tensor<cpu> x(s);
+    std::copy_n(inputs.data() + b * row, (e - b) * row, x.data());
+    return x;
+  });
 }
 
 /// Resets every BN's running statistics and re-estimates them as the cumulative average over one

@@ -16,7 +16,7 @@
 // Sinkhorn-Knopp targets, losses/sinkhorn_knopp.hpp); operator() = with_targets(student,
 // teacher_probabilities(teacher)).
 #include "detail/row_math.hpp"
-#include "detail/teacher_targets.hpp"
+#include "detail/distillation_state.hpp"
 #include "../core/profile.hpp"
 
 namespace ssl {
@@ -47,62 +47,37 @@ inline dino_sizes check_dino_inputs(const shape& student, const shape& teacher, 
 }
 }  // namespace losses_detail
 
-class dino {
+/// The state (temperatures, center momentum, center (K)) and its accessors, teacher_probabilities
+/// and the host update_center are losses_detail::distillation_state's.
+class dino : public losses_detail::distillation_state {
  public:
-  dino() = default;
+  dino() : distillation_state("dino") {}
   dino(int64_t out_dim, float student_temperature = 0.1f, float teacher_temperature = 0.04f,
        float center_momentum = 0.9f)
-      : student_t_(student_temperature), teacher_t_(teacher_temperature), momentum_(center_momentum) {
-    check<value_error>(out_dim > 0, "dino: expected out_dim > 0, got ", out_dim);
-    losses_detail::expect_positive(student_temperature, "dino student temperature");
-    losses_detail::expect_positive(teacher_temperature, "dino teacher temperature");
-    check<value_error>(center_momentum >= 0.0f && center_momentum <= 1.0f,
-                       "dino center momentum: expected a value in [0, 1], got ", center_momentum);
-    center_ = tensor<cpu>(shape{out_dim}, 0.0f);
-  }
+      : distillation_state("dino", out_dim, student_temperature, teacher_temperature, center_momentum) {}
 
-  float student_temperature() const { return student_t_; }
-  float teacher_temperature() const { return teacher_t_; }
-  float center_momentum() const { return momentum_; }
-  void set_teacher_temperature(float t) {
-    losses_detail::expect_positive(t, "dino teacher temperature");
-    teacher_t_ = t;
-  }
   /// DINO's schedule: linear from `start` to `end` over `warmup_epochs`, then `end`.
   static float warmup_teacher_temperature(float start, float end, int warmup_epochs, int epoch) {
     if (epoch >= warmup_epochs || warmup_epochs <= 1) return end;
     return start + (end - start) * float(epoch) / float(warmup_epochs - 1);
   }
 
-  /// The center (K), for checkpoints; `load_center` restores it.
-  const tensor<cpu>& center() const { return center_; }
-  void load_center(tensor<cpu> c) {
-    expect_shape(c, center_.shape(), "dino::load_center");
-    center_ = std::move(c);
-  }
-
-  /// t_g = softmax((teacher_g - c) / tau_t): teacher logits (G, B, K) -> probabilities (G, B, K).
-  tensor<cpu> teacher_probabilities(const tensor<cpu>& teacher) const {
-    check<shape_error>(center_.numel() > 0, "dino: default-constructed loss (no out_dim)");
-    return losses_detail::centered_softmax(teacher, center_, teacher_t_);
-  }
-
   // student: (V, B, K), teacher: (G, B, K) with 1 <= G <= V
   dino_result operator()(const tensor<cpu>& student, const tensor<cpu>& teacher) const {
     SSL_PROFILE_SCOPE("dino loss");
-    check<shape_error>(center_.numel() > 0, "dino: default-constructed loss (no out_dim)");
-    losses_detail::check_dino_inputs(student.shape(), teacher.shape(), center_.numel());
+    expect_out_dim();
+    losses_detail::check_dino_inputs(student.shape(), teacher.shape(), out_dim());
     return with_targets(student, teacher_probabilities(teacher));
   }
 
   /// The loss against ready teacher probabilities t (G, B, K) (each row summing to 1).
   dino_result with_targets(const tensor<cpu>& student, const tensor<cpu>& t) const {
     namespace ld = losses_detail;
-    const int64_t K = center_.numel();
-    check<shape_error>(K > 0, "dino: default-constructed loss (no out_dim)");
+    expect_out_dim();
+    const int64_t K = out_dim();
     const losses_detail::dino_sizes sz = losses_detail::check_dino_inputs(student.shape(), t.shape(), K);
     const int64_t V = sz.V, B = sz.B, G = sz.G, pairs = sz.pairs;
-    const float inv_ts = 1.0f / student_t_;
+    const float inv_ts = 1.0f / student_temperature();
 
     dino_result res;
     res.grad_student = tensor<cpu>(student.shape());
@@ -150,16 +125,8 @@ class dino {
     device_dino_update_center(*this, center, teacher);
   }
 
-  /// After the step: c <- m c + (1 - m) mean over all teacher rows. teacher: (G, B, K) or (R, K).
-  void update_center(const tensor<cpu>& teacher) {
-    check<shape_error>(teacher.numel() > 0, "dino::update_center: expected teacher outputs (..., ", center_.numel(),
-                       "), got ", teacher.shape());
-    losses_detail::update_center(center_, teacher, momentum_);
-  }
-
- private:
-  float student_t_ = 0.1f, teacher_t_ = 0.04f, momentum_ = 0.9f;
-  tensor<cpu> center_;
+  /// The host update_center(teacher) (c <- m c + (1 - m) mean over the teacher rows).
+  using distillation_state::update_center;
 };
 
 }  // namespace ssl

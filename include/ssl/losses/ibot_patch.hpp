@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "detail/row_math.hpp"
-#include "detail/teacher_targets.hpp"
+#include "detail/distillation_state.hpp"
 #include "../core/profile.hpp"
 
 namespace ssl {
@@ -50,45 +50,20 @@ inline std::vector<float> ibot_row_weights(const shape& student, const shape& ta
 }
 }  // namespace losses_detail
 
-class ibot_patch {
+/// The state (temperatures, center momentum, patch center (K)) and its accessors (out_dim,
+/// center, load_center, ...), teacher_probabilities and update_center are
+/// losses_detail::distillation_state's.
+class ibot_patch : public losses_detail::distillation_state {
  public:
-  ibot_patch() = default;
+  ibot_patch() : distillation_state("ibot_patch") {}
   explicit ibot_patch(int64_t out_dim, float student_temperature = 0.1f, float teacher_temperature = 0.04f,
                       float center_momentum = 0.9f)
-      : student_t_(student_temperature), teacher_t_(teacher_temperature), momentum_(center_momentum) {
-    check<value_error>(out_dim > 0, "ibot_patch: expected out_dim > 0, got ", out_dim);
-    losses_detail::expect_positive(student_temperature, "ibot_patch student temperature");
-    losses_detail::expect_positive(teacher_temperature, "ibot_patch teacher temperature");
-    check<value_error>(center_momentum >= 0.0f && center_momentum <= 1.0f,
-                       "ibot_patch center momentum: expected a value in [0, 1], got ", center_momentum);
-    center_ = tensor<cpu>(shape{out_dim}, 0.0f);
-  }
-
-  int64_t out_dim() const { return center_.numel(); }
-  float student_temperature() const { return student_t_; }
-  float teacher_temperature() const { return teacher_t_; }
-  float center_momentum() const { return momentum_; }
-  void set_teacher_temperature(float t) {
-    losses_detail::expect_positive(t, "ibot_patch teacher temperature");
-    teacher_t_ = t;
-  }
-  const tensor<cpu>& center() const { return center_; }
-  void load_center(tensor<cpu> c) {
-    expect_shape(c, center_.shape(), "ibot_patch::load_center");
-    center_ = std::move(c);
-  }
-
-  /// softmax((teacher - center) / tau_t) per row: (M, K) teacher logits -> targets.
-  tensor<cpu> teacher_probabilities(const tensor<cpu>& teacher) const {
-    return losses_detail::centered_softmax(teacher, center_, teacher_t_);
-  }
-  /// center <- m center + (1 - m) mean of the teacher rows (after the step).
-  void update_center(const tensor<cpu>& teacher) { losses_detail::update_center(center_, teacher, momentum_); }
+      : distillation_state("ibot_patch", out_dim, student_temperature, teacher_temperature, center_momentum) {}
 
   /// The loss against teacher logits (centred and sharpened here).
   ibot_patch_result operator()(const tensor<cpu>& student, const tensor<cpu>& teacher,
                                const std::vector<int64_t>& hidden_per_image) const {
-    check<shape_error>(out_dim() > 0, "ibot_patch: default-constructed loss (no out_dim)");
+    expect_out_dim();
     expect_shape(teacher, student.shape(), "ibot_patch teacher");
     return with_targets(student, teacher_probabilities(teacher), hidden_per_image);
   }
@@ -98,14 +73,14 @@ class ibot_patch {
                                  const std::vector<int64_t>& hidden_per_image) const {
     SSL_PROFILE_SCOPE("ibot patch loss");
     namespace ld = losses_detail;
+    expect_out_dim();
     const int64_t K = out_dim();
-    check<shape_error>(K > 0, "ibot_patch: default-constructed loss (no out_dim)");
     const std::vector<float> w = ld::ibot_row_weights(student.shape(), targets.shape(), K, hidden_per_image);
     const int64_t M = student.dim(0);
     ibot_patch_result res;
     res.grad_student = tensor<cpu>(student.shape());
     std::vector<double> row_loss(static_cast<size_t>(M));
-    const float inv_ts = 1.0f / student_t_;
+    const float inv_ts = 1.0f / student_temperature();
     parallel_for(0, M, [&](int64_t r) {
       const float* x = student.data() + r * K;
       const float* t = targets.data() + r * K;
@@ -140,10 +115,6 @@ class ibot_patch {
                   const std::vector<int64_t>& hidden_per_image) const {
     return device_ibot_patch_logits(*this, student, teacher, hidden_per_image);
   }
-
- private:
-  float student_t_ = 0.1f, teacher_t_ = 0.04f, momentum_ = 0.9f;
-  tensor<cpu> center_;
 };
 
 }  // namespace ssl
