@@ -172,7 +172,8 @@ class dino_method {
     for (int64_t g = 1; g < G; ++g)
       check<shape_error>(views[size_t(g)].shape() == views[0].shape(), "dino: global crop ", g, " has shape ",
                          views[size_t(g)].shape(), " but global crop 0 has shape ", views[0].shape());
-    const bool ibot = opt_.ibot_weight > 0.0f;
+    // constant false without a mask-token encoder (the constructor rejects iBOT there): no dead branch
+    const bool ibot = MaskedTokenEncoder<E> && opt_.ibot_weight > 0.0f;
     const int64_t K = head_.out_dim(), F = encoder_.feature_dim();
 
     // Teacher: backbone + head on the G global crops (G B, C, H, W), no gradient. With iBOT the head
