@@ -11,9 +11,12 @@
 //   dino_fashion_mnist --encoder convnet --minutes 4
 //   dino_fashion_mnist --encoder vit --minutes 4 --save-teacher dino_vit.safetensors
 //   dino_fashion_mnist --encoder vit --dinov2 --minutes 15      (KoLeo, Sinkhorn-Knopp, iBOT)
+//   dino_fashion_mnist --encoder vit --dinov2 --registers 4 --layer-scale 1e-5   (+ DINOv2's ViT parts)
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <ssl/ssl.hpp>
+
+#include "vit_example_support.hpp"
 
 using namespace ssl;
 
@@ -65,6 +68,9 @@ struct run_options {
   float lr = 0, weight_decay = 0.04f, teacher_temp = 0.04f, momentum = 0.996f, koleo = 0.0f, clip = 3.0f;
   float ibot = 0.0f;       // iBOT masked-patch loss weight (ViT only; DINOv2: 1.0)
   bool sinkhorn = false;   // Sinkhorn-Knopp teacher targets instead of centering (DINOv2)
+  int64_t max_steps = 0;   // step limit (0: none); with it the schedules' horizon is min(max_steps, epochs)
+  int64_t registers = 0;   // ViT register tokens (Darcet et al. 2024; DINOv2 "_reg" models: 4)
+  float layer_scale = 0;   // ViT LayerScale init (DINOv2: 1e-5); 0: none
   uint64_t seed = 0;
   int workers = 2;
   bool probe = false;  // also a linear probe (multinomial logistic regression on frozen features)
@@ -97,7 +103,9 @@ void run(const char* name, E student_backbone, E random_backbone, const data::in
   trainer_options to;
   to.epochs = o.epochs;
   to.budget_seconds = o.minutes * 60;
-  to.lr = linear_warmup(0.0f, lr, std::min(o.warmup, o.epochs * loader.steps_per_epoch()));
+  to.max_steps = o.max_steps;
+  const int64_t horizon = o.epochs * loader.steps_per_epoch();
+  to.lr = linear_warmup(0.0f, lr, std::min(o.warmup, o.max_steps > 0 ? std::min(o.max_steps, horizon) : horizon));
   to.clip_grad_norm = o.clip;
   to.csv_log = o.csv;
   const train_summary sum = ssl::train(method, opt, loader, to);
@@ -120,6 +128,25 @@ void run(const char* name, E student_backbone, E random_backbone, const data::in
                 (long long)method.last_hidden_patches());
   print_scores((method_name + name + " student").c_str(), student, base);
   print_scores((method_name + name + " teacher").c_str(), teacher, base);
+  if constexpr (std::same_as<E, vit<>>) {  // alignment / uniformity of [CLS] and mean-pooled features
+    const eval::view_pairs pairs = ssl_example::test_view_pairs(sets.test);
+    const ssl_example::vit_geometry random_geometry = ssl_example::vit_view_geometry(random_backbone, pairs);
+    ssl_example::report_vit_geometry((method_name + name + " student").c_str(),
+                                     ssl_example::vit_view_geometry(method.encoder(), pairs), random_geometry);
+    ssl_example::report_vit_geometry((method_name + name + " teacher").c_str(),
+                                     ssl_example::vit_view_geometry(method.teacher_encoder(), pairs), random_geometry);
+  } else {  // ConvNet-S: the 256-d backbone features, BN recalibrated by evaluate above
+    const eval::view_pairs pairs = ssl_example::test_view_pairs(sets.test);
+    const auto base_geometry = ssl_example::view_geometry(random_backbone, pairs);
+    auto report = [&](const char* who, const E& enc) {
+      const auto g = ssl_example::view_geometry(enc, pairs);
+      std::printf("%s%s %s: alignment %.3f, uniformity %.3f  (random init %.3f, %.3f; lower is better)\n",
+                  method_name.c_str(), name, who, g.alignment, g.uniformity, base_geometry.alignment,
+                  base_geometry.uniformity);
+    };
+    report("student", method.encoder());
+    report("teacher", method.teacher_encoder());
+  }
   if (!o.save_teacher.empty()) {
     named_tensors t;
     for (auto& r : parameters(method.teacher_encoder())) t.emplace_back(r.name, r.p->value);
@@ -139,6 +166,8 @@ int main(int argc, char** argv) {
   app.add_option("--encoder", encoder, "backbone: convnet (ConvNet-S) or vit (ViT-T/4)")->check(CLI::IsMember({"convnet", "vit"}));
   app.add_option("--minutes", o.minutes, "wall-clock training budget (augmentation included)");
   app.add_option("--epochs", o.epochs, "upper bound on epochs (also the horizon of the EMA cosine)");
+  app.add_option("--max-steps", o.max_steps, "stop after this many steps (then also the EMA cosine's horizon): "
+                                             "a run independent of the machine's load");
   app.add_option("--batch", o.batch, "images per step (2 global + n local crops each)");
   app.add_option("--local-crops", o.n_local, "local 12x12 crops per image");
   app.add_option("--lr", o.lr, "AdamW learning rate after warm-up (default 5e-4 * batch / 256)");
@@ -152,6 +181,10 @@ int main(int argc, char** argv) {
   app.add_option("--clip", o.clip, "global gradient-norm clip (0 = off)");
   app.add_option("--ibot", o.ibot, "iBOT masked-patch loss weight (ViT only; DINOv2: 1.0)");
   app.add_flag("--sinkhorn", o.sinkhorn, "Sinkhorn-Knopp teacher targets instead of centering (DINOv2)");
+  app.add_option("--registers", o.registers, "ViT register tokens after [CLS] (DINOv2 with registers: 4)")
+      ->check(CLI::Range(0, 64));
+  app.add_option("--layer-scale", o.layer_scale, "ViT LayerScale init of every block branch (DINOv2: 1e-5; 0: off)")
+      ->check(CLI::Range(0.0, 1.0));
   bool dinov2 = false;
   app.add_flag("--dinov2", dinov2, "DINOv2's additions: --koleo 0.1 --sinkhorn, and --ibot 1 with --encoder vit");
   app.add_option("--seed", o.seed, "seed of weights, data order and augmentations");
@@ -174,6 +207,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--ibot needs --encoder vit (a token encoder with a mask token)\n");
     return 2;
   }
+  if ((o.registers > 0 || o.layer_scale > 0) && encoder != "vit") {
+    std::fprintf(stderr, "--registers and --layer-scale need --encoder vit\n");
+    return 2;
+  }
 
   const auto train = data::load_fashion_mnist(data::split::train, data_dir);
   const auto test = data::load_fashion_mnist(data::split::test, data_dir);
@@ -185,7 +222,12 @@ int main(int argc, char** argv) {
   } else {
     vit_options vo = vit_options::tiny4();
     vo.mask_token = o.ibot > 0;  // iBOT replaces hidden patches by a learned token
-    run("ViT-T/4", vit<>(vo, rng(o.seed)), vit<>(vo, rng(o.seed)), train, sets, o);
+    vo.registers = o.registers;
+    vo.layer_scale = o.layer_scale;
+    std::string name = "ViT-T/4";
+    if (o.registers > 0) name += " + " + std::to_string(o.registers) + " registers";
+    if (o.layer_scale > 0) name += " + LayerScale";
+    run(name.c_str(), vit<>(vo, rng(o.seed)), vit<>(vo, rng(o.seed)), train, sets, o);
   }
   return 0;
 }

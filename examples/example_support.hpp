@@ -1,10 +1,13 @@
 #pragma once
 // Helpers shared by the *_fashion_mnist examples: k-NN (and linear probe, alignment / uniformity) of
-// an encoder on the test set, the random-init baseline (optionally cached in a file), and the common training loop
+// an encoder on the test set, the random-init baselines (optionally cached in files), the view pairs of
+// alignment / uniformity (also used by vit_example_support.hpp), and the common training loop
 // (Adam without weight decay + a shuffling loader + ssl::train) with its printed summary.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
+#include <iomanip>
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -75,7 +78,7 @@ struct train_settings {
   std::string checkpoint;
   int threads = 2;                                        // compute threads
   std::string data_dir = ssl::data::fashion_mnist_dir();  // Fashion-MNIST IDX files
-  std::string baseline_cache;                             // file caching the random-init k-NN
+  std::string baseline_cache;                             // file caching the random-init k-NN (.linear, .geometry beside it)
   bool linear_probe = false;                              // also a linear probe, trained and random-init
 };
 
@@ -91,7 +94,9 @@ inline void add_common_options(CLI::App& app, train_settings& s, const std::stri
   app.add_option("--threads", s.threads, "compute threads");
   app.add_option("--data", s.data_dir, "folder with the Fashion-MNIST IDX files");
   app.add_option("--csv", s.csv, "per-step CSV log");
-  app.add_option("--baseline-cache", s.baseline_cache, "file caching the random-init k-NN (seed and accuracy)");
+  app.add_option("--baseline-cache", s.baseline_cache,
+                 "file caching the random-init k-NN (seed and accuracy); FILE.linear and FILE.geometry beside it cache "
+                 "its linear probe and alignment / uniformity");
   app.add_flag("--linear-probe", s.linear_probe,
                "also a linear probe (L-BFGS on standardised frozen features) of the trained and the random-init encoder");
 }
@@ -167,17 +172,47 @@ inline void report_knn(const char* name, double acc, double base) {
               100 * (acc - base));
 }
 
+/// The view pairs of every alignment / uniformity in the examples and ssl_train: the two Q3 views
+/// (augment::fashion_mnist_simclr) of each test image, image i's from rng(12345).fork(i)
+/// (eval::draw_view_pairs), so every program and every encoder sees the same pairs. (N, 1, 28, 28) each.
+inline ssl::eval::view_pairs test_view_pairs(const in_memory_dataset& test) {
+  return ssl::eval::draw_view_pairs(test.images(), ssl::augment::fashion_mnist_simclr(int(test.height())), test.size(),
+                                    /*seed=*/12345);
+}
+
+/// Alignment and uniformity of the encoder's frozen features (encoder.infer) of the view pairs.
+template <class E>
+ssl::eval::alignment_uniformity_result view_geometry(const E& enc, const ssl::eval::view_pairs& pairs) {
+  return ssl::eval::alignment_uniformity(ssl::eval::features_of(enc, pairs.x), ssl::eval::features_of(enc, pairs.y));
+}
+
+/// Alignment and uniformity of the random-init ConvNet-S of s.seed (BN recalibrated) on `pairs`
+/// (test_view_pairs), read from / written to `<baseline_cache>.geometry` ("seed alignment uniformity",
+/// full precision) when a cache is given.
+inline ssl::eval::alignment_uniformity_result random_init_geometry(const ssl::eval::view_pairs& pairs,
+                                                                   const in_memory_dataset& train,
+                                                                   const train_settings& s) {
+  const std::string cache = s.baseline_cache.empty() ? std::string() : s.baseline_cache + ".geometry";
+  ssl::eval::alignment_uniformity_result r;
+  if (!cache.empty()) {
+    std::ifstream in(cache);
+    uint64_t seed = 0;
+    if (in >> seed >> r.alignment >> r.uniformity && seed == s.seed) return r;
+  }
+  r = view_geometry(random_init_convnet(train, s.seed), pairs);
+  if (!cache.empty())
+    std::ofstream(cache) << s.seed << ' ' << std::setprecision(std::numeric_limits<double>::max_digits10) << r.alignment
+                         << ' ' << r.uniformity << '\n';
+  return r;
+}
+
 /// Alignment and uniformity (Wang & Isola; eval/view_alignment.hpp) of the encoder's frozen features
-/// on two Q3 views of every test image, beside the random-init ConvNet-S's on the same views, printed
+/// on test_view_pairs, beside the random-init ConvNet-S's (random_init_geometry) on the same pairs, printed
 /// as "<name> ConvNet-S: alignment A, uniformity U  (random init A0, U0; lower is better)".
 inline void report_alignment_uniformity(const char* name, const ssl::convnet_s<>& enc, const in_memory_dataset& train,
-                                        const in_memory_dataset& test, uint64_t seed) {
-  const auto pairs = ssl::eval::draw_view_pairs(test.images(), ssl::augment::fashion_mnist_simclr(int(test.height())),
-                                                test.size(), /*seed=*/12345);
-  auto geometry = [&](const ssl::convnet_s<>& e) {
-    return ssl::eval::alignment_uniformity(ssl::eval::features_of(e, pairs.x), ssl::eval::features_of(e, pairs.y));
-  };
-  const auto r = geometry(enc), b = geometry(random_init_convnet(train, seed));
+                                        const in_memory_dataset& test, const train_settings& s) {
+  const ssl::eval::view_pairs pairs = test_view_pairs(test);
+  const auto r = view_geometry(enc, pairs), b = random_init_geometry(pairs, train, s);
   std::printf("%s ConvNet-S: alignment %.3f, uniformity %.3f  (random init %.3f, %.3f; lower is better)\n", name,
               r.alignment, r.uniformity, b.alignment, b.uniformity);
 }
@@ -189,7 +224,7 @@ inline void report_encoder(const char* name, const ssl::convnet_s<>& enc, const 
   const split_features f = features_of(enc, train, test);
   report_knn(name, ssl::eval::knn_classify(f.train, train.labels(), f.test, test.labels()).accuracy, base);
   report_linear_probe(name, f, train, test, s);
-  report_alignment_uniformity(name, enc, train, test, s.seed);
+  report_alignment_uniformity(name, enc, train, test, s);
 }
 
 /// Trains on `train` with two views of WORKLOADS.md Q3's Fashion-MNIST recipe, then reports the

@@ -48,5 +48,6 @@ int main(int argc, char** argv) {
               "  (random init %.2f%%, %+.2f points)\n",
               100 * acc, 100 * as_trained, 100 * base, 100 * (acc - base));
   report_linear_probe("Jigsaw", f, train, test, s);
+  report_alignment_uniformity("Jigsaw", method.encoder(), train, test, s);  // BN re-estimated, as the k-NN
   return 0;
 }

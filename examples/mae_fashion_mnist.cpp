@@ -6,8 +6,9 @@
 // over 100 steps then constant, batch 256. Then reports k-NN (k = 20, T = 0.07) accuracy on the
 // 10,000 test images for the [CLS] token and for the mean of the patch tokens (all 49 patches
 // visible, after the final norm), beside the same ViT at its random initialisation
-// (--baseline-cache FILE keeps those random-init scores between runs), and with --linear-probe the
-// linear-probe accuracies too. Helpers: vit_example_support.hpp.
+// (--baseline-cache FILE keeps those random-init scores between runs), with --linear-probe the
+// linear-probe accuracies too, and the alignment / uniformity of both features on two SimCLR (Q3)
+// views of every test image. Helpers: vit_example_support.hpp.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <ssl/ssl.hpp>
@@ -37,5 +38,6 @@ int main(int argc, char** argv) {
   train_with_adamw(method, train, augment::mae_views(28, augment::fashion_mnist_normalize()), s);
 
   report_vit_scores("MAE ViT-T/4", evaluate_vit(method.encoder(), train, test, s.probe), base, s.probe);
+  report_vit_alignment_uniformity("MAE ViT-T/4", method.encoder(), test, s.seed, s.baseline_cache);
   return 0;
 }

@@ -7,7 +7,8 @@
 // (0.2, 1) + flip, AdamW lr 1e-3 betas (0.9, 0.95) wd 0.05, linear warm-up over 100 steps then
 // constant, batch 256. Then reports k-NN (k = 20, T = 0.07) accuracy on the 10,000 test images for
 // the [CLS] token and for the mean of the patch tokens (no mask, after the final norm), beside the
-// same ViT at its random initialisation, and with --linear-probe the linear-probe accuracies too.
+// same ViT at its random initialisation, with --linear-probe the linear-probe accuracies too, and
+// the alignment / uniformity of both features on two SimCLR (Q3) views of every test image.
 //   maskfeat_fashion_mnist --minutes 15 --linear-probe --baseline-cache vit_baseline.txt
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -37,5 +38,6 @@ int main(int argc, char** argv) {
   train_with_adamw(method, train, augment::mae_views(28, augment::fashion_mnist_normalize()), s);
 
   report_vit_scores("MaskFeat ViT-T/4", evaluate_vit(method.encoder(), train, test, s.probe), base, s.probe);
+  report_vit_alignment_uniformity("MaskFeat ViT-T/4", method.encoder(), test, s.seed, s.baseline_cache);
   return 0;
 }

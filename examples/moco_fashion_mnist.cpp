@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
   float momentum = 0.99f, temperature = 0.2f;
   int threads = 2;
   bool v3 = false;
-  std::string baseline_cache, data_dir = data::fashion_mnist_dir();
+  std::string data_dir = data::fashion_mnist_dir();
   app.add_option("--minutes", s.minutes, "wall-clock training budget (augmentation included)");
   app.add_option("--epochs", s.epochs, "upper bound on epochs");
   app.add_option("--batch", s.batch, "images per step (two views each)");
@@ -37,13 +37,14 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "compute threads");
   app.add_option("--data", data_dir, "folder with the Fashion-MNIST IDX files");
   app.add_option("--csv", s.csv, "per-step CSV log");
-  app.add_option("--baseline-cache", baseline_cache, "file caching the random-init k-NN (seed and accuracy)");
+  app.add_option("--baseline-cache", s.baseline_cache,
+                 "file caching the random-init k-NN (seed and accuracy; also .linear and .geometry beside it)");
   CLI11_PARSE(app, argc, argv);
   set_num_threads(threads);
 
   const auto train = data::load_fashion_mnist(data::split::train, data_dir);
   const auto test = data::load_fashion_mnist(data::split::test, data_dir);
-  const double base = report_random_init_knn(train, test, s.seed, baseline_cache);
+  const double base = report_random_init_knn(train, test, s.seed, s.baseline_cache);
 
   const rng g(s.seed);
   if (v3) {

@@ -39,18 +39,25 @@ struct scores {
   eval::alignment_uniformity_result geometry;  // of two Q3 views of every test image
 };
 
+/// What every encoder is evaluated on: the train split (k-NN memory bank, probe and fine-tuning
+/// data), the test split, and two views of every test image under the training augmentation (Q3),
+/// drawn once with a fixed seed so the trained and the random-init encoder see the same pairs.
+struct eval_data {
+  const data::in_memory_dataset& train;
+  const data::in_memory_dataset& test;
+  eval::view_pairs test_views;  // (10000, 1, 28, 28) each for Fashion-MNIST
+};
+
 template <class E>
-scores evaluate(const E& enc, const data::in_memory_dataset& train, const data::in_memory_dataset& test, bool probe) {
+scores evaluate(const E& enc, const eval_data& d, bool probe) {
   const auto norm = eval::fashion_mnist_normalization();
-  const tensor<cpu> ftr = eval::extract_features(enc, train.images(), norm);
-  const tensor<cpu> fte = eval::extract_features(enc, test.images(), norm);
+  const tensor<cpu> ftr = eval::extract_features(enc, d.train.images(), norm);
+  const tensor<cpu> fte = eval::extract_features(enc, d.test.images(), norm);
   scores s;
-  s.knn = eval::knn_classify(ftr, train.labels(), fte, test.labels()).accuracy;
-  if (probe) s.linear = eval::linear_probe(ftr, train.labels(), fte, test.labels()).test_accuracy;
-  // Wang & Isola on the frozen features of two views (the training augmentation, fixed seed:
-  // the same pairs for the trained and the random-init encoder) of every test image
-  s.geometry = eval::view_alignment_uniformity(enc, test.images(), augment::fashion_mnist_simclr(int(test.height())),
-                                               test.size(), /*seed=*/12345);
+  s.knn = eval::knn_classify(ftr, d.train.labels(), fte, d.test.labels()).accuracy;
+  if (probe) s.linear = eval::linear_probe(ftr, d.train.labels(), fte, d.test.labels()).test_accuracy;
+  // Wang & Isola on the frozen features of the two views of every test image
+  s.geometry = eval::alignment_uniformity(eval::features_of(enc, d.test_views.x), eval::features_of(enc, d.test_views.y));
   const auto collapse = eval::embedding_collapse(ftr);
   if (collapse.collapsed) std::printf("warning: %s\n", collapse.message.c_str());
   return s;
@@ -59,23 +66,22 @@ scores evaluate(const E& enc, const data::in_memory_dataset& train, const data::
 /// Test top-1 after fine-tuning a copy of `enc` for c.fine_tune_epochs epochs or else
 /// c.fine_tune_minutes (eval/fine_tune.hpp defaults otherwise).
 template <class E>
-double fine_tune_accuracy(const E& enc, const data::in_memory_dataset& train, const data::in_memory_dataset& test,
-                          const run_config& c) {
+double fine_tune_accuracy(const E& enc, const eval_data& d, const run_config& c) {
   eval::fine_tune_options o;
   o.epochs = c.fine_tune_epochs > 0 ? c.fine_tune_epochs : 1000;
   o.budget_seconds = c.fine_tune_epochs > 0 ? 0.0 : c.fine_tune_minutes * 60;
   o.backbone_lr_scale = c.fine_tune_backbone;
   o.seed = c.seed;
-  return eval::fine_tune(enc, train.images(), train.labels(), test.images(), test.labels(), o).report.test_accuracy;
+  return eval::fine_tune(enc, d.train.images(), d.train.labels(), d.test.images(), d.test.labels(), o).report.test_accuracy;
 }
 
 template <class M, class E>
-int train_and_report(M& method, const data::in_memory_dataset& train, const data::in_memory_dataset& test,
-                     const scores& base, const E& random_enc, const run_config& c, const std::string& name) {
+int train_and_report(M& method, const eval_data& d, const scores& base, const E& random_enc, const run_config& c,
+                     const std::string& name) {
   param_list<cpu> params;
   method.collect(params, "");
   adamw opt(params, {.lr = c.lr, .weight_decay = 0.0f});
-  data::loader loader(train, augment::fashion_mnist_simclr(int(train.height())),
+  data::loader loader(d.train, augment::fashion_mnist_simclr(int(d.train.height())),
                       {.batch_size = c.batch, .shuffle = true, .drop_last = true, .num_workers = c.workers, .seed = c.seed});
   trainer_options to;
   to.epochs = c.epochs;
@@ -88,18 +94,18 @@ int train_and_report(M& method, const data::in_memory_dataset& train, const data
   std::printf("%s: %lld steps (%.2f epochs) in %.0f s, %.0f img/s, loss %.4f\n", name.c_str(), (long long)sum.steps,
               double(sum.steps) / double(loader.steps_per_epoch()), sum.seconds, sum.images_per_second,
               sum.mean_loss_last_100);
-  const scores s = evaluate(method.encoder(), train, test, c.probe);
+  const scores s = evaluate(method.encoder(), d, c.probe);
   std::printf("k-NN:         %s %.2f%%   random init %.2f%%   (%+.2f points)\n", name.c_str(), 100 * s.knn, 100 * base.knn,
               100 * (s.knn - base.knn));
   if (c.probe)
     std::printf("linear probe: %s %.2f%%   random init %.2f%%   (%+.2f points)\n", name.c_str(), 100 * s.linear,
                 100 * base.linear, 100 * (s.linear - base.linear));
   std::printf("alignment / uniformity (%lld test pairs, lower is better): %s %.3f / %.3f   random init %.3f / %.3f\n",
-              (long long)test.size(), name.c_str(), s.geometry.alignment, s.geometry.uniformity, base.geometry.alignment,
+              (long long)d.test.size(), name.c_str(), s.geometry.alignment, s.geometry.uniformity, base.geometry.alignment,
               base.geometry.uniformity);
   if (c.fine_tune_minutes > 0 || c.fine_tune_epochs > 0) {
-    const double ft = fine_tune_accuracy(method.encoder(), train, test, c);
-    const double ft_random = fine_tune_accuracy(random_enc, train, test, c);
+    const double ft = fine_tune_accuracy(method.encoder(), d, c);
+    const double ft_random = fine_tune_accuracy(random_enc, d, c);
     std::printf("fine-tune: %s %.2f%% (random init %.2f%%)   (%+.2f points)\n", name.c_str(), 100 * ft,
                 100 * ft_random, 100 * (ft - ft_random));
   }
@@ -114,16 +120,15 @@ static moco_key_bn parse_key_bn(const std::string& s) {
 }
 
 template <class E>
-int run_with(E make_encoder(uint64_t), int64_t feat, const std::string& method, const data::in_memory_dataset& train,
-             const data::in_memory_dataset& test, const run_config& c) {
+int run_with(E make_encoder(uint64_t), int64_t feat, const std::string& method, const eval_data& d, const run_config& c) {
   E random_enc = make_encoder(c.seed);
-  eval::recalibrate_batch_norm(random_enc, train.images(), eval::fashion_mnist_normalization());
-  const scores base = evaluate(random_enc, train, test, c.probe);
+  eval::recalibrate_batch_norm(random_enc, d.train.images(), eval::fashion_mnist_normalization());
+  const scores base = evaluate(random_enc, d, c.probe);
   const rng g(c.seed);
   if (method == "simclr") {
     simclr m(make_encoder(c.seed), projection_mlp<>({.in_dim = feat, .hidden_dim = 256, .out_dim = 128}, g.fork(1)),
              nt_xent(c.temperature));
-    return train_and_report(m, train, test, base, random_enc, c, "SimCLR");
+    return train_and_report(m, d, base, random_enc, c, "SimCLR");
   }
   if (method == "moco_v2") {
     moco_v2_method m(make_encoder(c.seed),
@@ -134,23 +139,23 @@ int run_with(E make_encoder(uint64_t), int64_t feat, const std::string& method, 
                       .bn_groups = c.bn_groups,
                       .seed = c.seed},
                      moco(c.temperature));
-    return train_and_report(m, train, test, base, random_enc, c, "MoCo v2");
+    return train_and_report(m, d, base, random_enc, c, "MoCo v2");
   }
   if (method == "moco_v3") {
     moco_v3_method m(make_encoder(c.seed), projection_mlp<>({.in_dim = feat, .hidden_dim = 512, .out_dim = 128}, g.fork(1)),
                      projection_mlp<>({.in_dim = 128, .hidden_dim = 512, .out_dim = 128}, g.fork(2)),
                      {.momentum_base = c.momentum}, moco_v3(c.temperature));
-    return train_and_report(m, train, test, base, random_enc, c, "MoCo v3");
+    return train_and_report(m, d, base, random_enc, c, "MoCo v3");
   }
   auto projector = projection_mlp<>({.in_dim = feat, .hidden_dim = 512, .out_dim = 128}, g.fork(1));
   auto predictor = projection_mlp<>({.in_dim = 128, .hidden_dim = 512, .out_dim = 128}, g.fork(2));
   if (method == "byol") {
     byol_method m(make_encoder(c.seed), projector, predictor, {.tau_base = c.momentum});
-    return train_and_report(m, train, test, base, random_enc, c, "BYOL");
+    return train_and_report(m, d, base, random_enc, c, "BYOL");
   }
   if (method == "simsiam") {
     simsiam_method<E, projection_mlp<>> m(make_encoder(c.seed), projector, predictor);
-    return train_and_report(m, train, test, base, random_enc, c, "SimSiam");
+    return train_and_report(m, d, base, random_enc, c, "SimSiam");
   }
   throw value_error("ssl_train: unknown method '" + method + "' (expected simclr, moco_v2, moco_v3, byol or simsiam)");
 }
@@ -194,8 +199,12 @@ int main(int argc, char** argv) {
   try {
     const auto train = data::load_fashion_mnist(data::split::train, data_dir);
     const auto test = data::load_fashion_mnist(data::split::test, data_dir);
-    if (encoder == "convnet_s") return run_with<convnet_s<>>(make_convnet, 256, method, train, test, c);
-    if (encoder == "resnet18") return run_with<resnet<>>(make_resnet18, 512, method, train, test, c);
+    // the view pairs of alignment / uniformity: seed 12345, as in examples/example_support.hpp
+    const eval_data d{train, test,
+                      eval::draw_view_pairs(test.images(), augment::fashion_mnist_simclr(int(test.height())), test.size(),
+                                            /*seed=*/12345)};
+    if (encoder == "convnet_s") return run_with<convnet_s<>>(make_convnet, 256, method, d, c);
+    if (encoder == "resnet18") return run_with<resnet<>>(make_resnet18, 512, method, d, c);
     throw value_error("ssl_train: unknown encoder '" + encoder + "' (expected convnet_s or resnet18)");
   } catch (const ssl::error& e) {
     std::fprintf(stderr, "ssl_train: %s\n", e.what());

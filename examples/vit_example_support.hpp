@@ -1,10 +1,11 @@
 #pragma once
-// Helpers shared by the ViT examples (mae_fashion_mnist, maskfeat_fashion_mnist,
+// Helpers shared by the ViT examples (mae_fashion_mnist, maskfeat_fashion_mnist, dino_fashion_mnist,
 // baselines_fashion_mnist): [CLS] and mean-pooled features of a ViT from one token pass per batch,
-// their k-NN (k = 20, T = 0.07) and optional linear-probe accuracies, and the random-init ViT-T/4
-// baseline, optionally cached in a small text file keyed by seed and "with/without probe"; and the
-// masked-image-modelling training recipe (WORKLOADS.md Q4: AdamW betas (0.9, 0.95), wd 0.05, lr 1e-3
-// after a linear warm-up over 100 steps, batch 256) with its command-line options.
+// their k-NN (k = 20, T = 0.07) and optional linear-probe accuracies, their alignment / uniformity on
+// example_support.hpp's test view pairs, and the random-init ViT-T/4 baselines, optionally cached in a
+// small text file keyed by seed (and "with/without probe"); and the masked-image-modelling training
+// recipe (WORKLOADS.md Q4: AdamW betas (0.9, 0.95), wd 0.05, lr 1e-3 after a linear warm-up over 100
+// steps, batch 256) with its command-line options.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
@@ -25,6 +26,8 @@
 #include <ssl/optim/schedule.hpp>
 #include <ssl/train/trainer.hpp>
 
+#include "example_support.hpp"  // test_view_pairs
+
 namespace ssl_example {
 
 /// Accuracies in [0, 1] of a ViT's [CLS] and mean-pooled features; linear_* = -1 when not probed.
@@ -32,26 +35,53 @@ struct vit_scores {
   double knn_cls = 0, knn_mean = 0, linear_cls = -1, linear_mean = -1;
 };
 
-/// [CLS] and mean-pooled (patch tokens, after the final norm) features of all images from one token
-/// pass per batch. images: (N, C, H, W) in [0, 1], normalised with the Fashion-MNIST statistics;
-/// returns (N, D) each.
-inline std::pair<ssl::tensor<ssl::cpu>, ssl::tensor<ssl::cpu>> vit_features(const ssl::vit<>& enc,
-                                                                            const ssl::tensor<ssl::cpu>& images,
-                                                                            int64_t batch = 500) {
+namespace detail {
+/// [CLS] and mean-pooled features of rows [0, N) from one token pass per batch, each batch's input
+/// made by `slice(begin, end)`: (N, D) each.
+template <class Slice>
+std::pair<ssl::tensor<ssl::cpu>, ssl::tensor<ssl::cpu>> pooled_in_batches(const ssl::vit<>& enc, int64_t N,
+                                                                         int64_t batch, Slice&& slice) {
   using ssl::tensor;
   using ssl::cpu;
-  const auto norm = ssl::eval::fashion_mnist_normalization();
-  const int64_t N = images.dim(0), D = enc.feature_dim();
+  const int64_t D = enc.feature_dim();
   tensor<cpu> cls(ssl::shape{N, D}), mean(ssl::shape{N, D});
   for (int64_t b = 0; b < N; b += batch) {
     const int64_t e = std::min(N, b + batch);
-    const tensor<cpu> tokens = enc.infer_tokens(ssl::eval::normalized_slice(images, b, e, norm));  // (n, 1 + L, D)
+    const tensor<cpu> tokens = enc.infer_tokens(slice(b, e));  // (n, 1 + L, D)
     const tensor<cpu> c = ssl::vit<>::pool_tokens(tokens, ssl::vit_pool::cls);
     const tensor<cpu> m = ssl::vit<>::pool_tokens(tokens, ssl::vit_pool::mean);
     std::copy_n(c.data(), c.numel(), cls.data() + b * D);
     std::copy_n(m.data(), m.numel(), mean.data() + b * D);
   }
   return {std::move(cls), std::move(mean)};
+}
+}  // namespace detail
+
+/// [CLS] and mean-pooled (patch tokens, after the final norm) features of all images from one token
+/// pass per batch. images: (N, C, H, W) in [0, 1], normalised with the Fashion-MNIST statistics;
+/// returns (N, D) each.
+inline std::pair<ssl::tensor<ssl::cpu>, ssl::tensor<ssl::cpu>> vit_features(const ssl::vit<>& enc,
+                                                                            const ssl::tensor<ssl::cpu>& images,
+                                                                            int64_t batch = 500) {
+  const auto norm = ssl::eval::fashion_mnist_normalization();
+  return detail::pooled_in_batches(enc, images.dim(0), batch, [&](int64_t b, int64_t e) {
+    return ssl::eval::normalized_slice(images, b, e, norm);
+  });
+}
+
+/// The same for inputs that are ready as they are (already normalised, e.g. augmented views):
+/// (N, C, H, W) -> (N, D) each.
+inline std::pair<ssl::tensor<ssl::cpu>, ssl::tensor<ssl::cpu>> vit_features_of_ready(const ssl::vit<>& enc,
+                                                                                     const ssl::tensor<ssl::cpu>& inputs,
+                                                                                     int64_t batch = 500) {
+  const int64_t row = inputs.numel() / inputs.dim(0);
+  return detail::pooled_in_batches(enc, inputs.dim(0), batch, [&](int64_t b, int64_t e) {
+    ssl::shape sh = inputs.shape();
+    sh[0] = e - b;
+    ssl::tensor<ssl::cpu> x(sh);
+    std::copy_n(inputs.data() + b * row, (e - b) * row, x.data());
+    return x;
+  });
 }
 
 /// k-NN on `test` (`train` as the memory bank) of the [CLS] and mean-pooled features, and when
@@ -156,6 +186,83 @@ inline void report_vit_scores(const char* name, const vit_scores& s, const vit_s
                 100 * base.linear_cls, 100 * s.linear_mean, 100 * base.linear_mean);
 }
 
+/// Alignment and uniformity (Wang & Isola; eval/alignment_uniformity.hpp) of a ViT's [CLS] and
+/// mean-pooled features of view pairs.
+struct vit_geometry {
+  ssl::eval::alignment_uniformity_result cls, mean;
+};
+
+/// vit_geometry of the encoder's frozen features (infer_tokens, pooled both ways from one token pass)
+/// of `pairs` (test_view_pairs: ready, normalised views).
+inline vit_geometry vit_view_geometry(const ssl::vit<>& enc, const ssl::eval::view_pairs& pairs) {
+  const auto [x_cls, x_mean] = vit_features_of_ready(enc, pairs.x);
+  const auto [y_cls, y_mean] = vit_features_of_ready(enc, pairs.y);
+  return {ssl::eval::alignment_uniformity(x_cls, y_cls), ssl::eval::alignment_uniformity(x_mean, y_mean)};
+}
+
+namespace detail {
+// One geometry line in the same cache file as the scores:
+// "vit-t4-geometry <seed> <[CLS] alignment> <[CLS] uniformity> <mean alignment> <mean uniformity>";
+// the scores' lines and this one keep each other when either is rewritten.
+inline constexpr const char* vit_geometry_cache_tag = "vit-t4-geometry";
+}  // namespace detail
+
+/// vit_view_geometry of the random-init ViT-T/4 (vit_options::tiny4(), rng(seed)) on `pairs`
+/// (test_view_pairs), read from `cache` when it holds a geometry line for this seed, otherwise measured
+/// and added there (full precision; only alignment and uniformity are kept). An empty `cache` always measures.
+inline vit_geometry random_init_vit_geometry(const ssl::eval::view_pairs& pairs, uint64_t seed,
+                                             const std::string& cache) {
+  std::vector<std::string> kept;  // the cache's other lines
+  if (!cache.empty()) {
+    std::ifstream in(cache);
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream l(line);
+      std::string tag;
+      uint64_t s = 0;
+      vit_geometry g;
+      if (l >> tag >> s >> g.cls.alignment >> g.cls.uniformity >> g.mean.alignment >> g.mean.uniformity &&
+          tag == detail::vit_geometry_cache_tag && s == seed)
+        return g;
+      if (!line.empty()) kept.push_back(line);
+    }
+  }
+  const vit_geometry g = vit_view_geometry(ssl::vit<>(ssl::vit_options::tiny4(), ssl::rng(seed)), pairs);
+  if (!cache.empty()) {
+    std::ofstream out(cache, std::ios::trunc);
+    for (const auto& l : kept) out << l << '\n';
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "%s %llu %.17g %.17g %.17g %.17g", detail::vit_geometry_cache_tag,
+                  (unsigned long long)seed, g.cls.alignment, g.cls.uniformity, g.mean.alignment, g.mean.uniformity);
+    out << buf << '\n';
+  }
+  return g;
+}
+
+/// Prints "<name> [CLS]: alignment A, uniformity U  (random init A0, U0; lower is better)" and the same
+/// for mean-pooled, the labels padded as in report_vit_scores.
+inline void report_vit_geometry(const char* name, const vit_geometry& g, const vit_geometry& base) {
+  const std::string cls = std::string(name) + " [CLS]:", mean = std::string(name) + " mean-pooled:";
+  const int width = int(std::max<size_t>(26, mean.size() + 2));
+  auto line = [&](const std::string& label, const ssl::eval::alignment_uniformity_result& r,
+                  const ssl::eval::alignment_uniformity_result& b) {
+    std::printf("%-*s alignment %.3f, uniformity %.3f  (random init %.3f, %.3f; lower is better)\n", width,
+                label.c_str(), r.alignment, r.uniformity, b.alignment, b.uniformity);
+  };
+  line(cls, g.cls, base.cls);
+  line(mean, g.mean, base.mean);
+}
+
+/// Alignment and uniformity of the trained ViT on test_view_pairs(test) (the ConvNet-S examples' and
+/// ssl_train's pairs) beside the random-init ViT-T/4's of `seed` (random_init_vit_geometry, cached in
+/// `cache` when given), printed by report_vit_geometry.
+inline void report_vit_alignment_uniformity(const char* name, const ssl::vit<>& enc,
+                                            const ssl::data::in_memory_dataset& test, uint64_t seed,
+                                            const std::string& cache) {
+  const ssl::eval::view_pairs pairs = test_view_pairs(test);
+  report_vit_geometry(name, vit_view_geometry(enc, pairs), random_init_vit_geometry(pairs, seed, cache));
+}
+
 /// The command-line settings of the ViT masked-image-modelling examples.
 struct vit_train_settings {
   double minutes = 5;  // wall-clock training budget (augmentation included)
@@ -191,7 +298,8 @@ inline void add_vit_train_options(CLI::App& app, vit_train_settings& s) {
   app.add_option("--checkpoint", s.checkpoint, "checkpoint file (safetensors), written at the end");
   app.add_flag("--linear-probe", s.probe, "also fit linear probes (L-BFGS, a few minutes each)");
   app.add_option("--baseline-cache", s.baseline_cache,
-                 "file caching the random-init ViT-T/4 scores (keyed by seed and with/without probe)");
+                 "file caching the random-init ViT-T/4 scores (keyed by seed and with/without probe) and its "
+                 "alignment / uniformity (keyed by seed)");
 }
 
 /// Trains `method` on `data` seen through `views` with AdamW (betas 0.9 / 0.95, weight decay on all

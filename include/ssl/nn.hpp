@@ -17,6 +17,7 @@
 #include "nn/global_avg_pool.hpp"
 #include "nn/basic_block.hpp"
 #include "nn/drop_path.hpp"
+#include "nn/layer_scale.hpp"
 #include "nn/patch_embed.hpp"
 #include "nn/pos_embed.hpp"
 #include "nn/multi_head_attention.hpp"

@@ -6,7 +6,8 @@
 // for the local crops). DINOv2 (dino_options::dinov2(), ViT with its mask token): iBOT's block masks are
 // drawn on the host from the seed, so both backends hide the same patches (last_hidden_patches equal);
 // also compared: last_ibot_loss, the mask token's gradient, and the [CLS] and patch centers after
-// after_step (centering::center), or Sinkhorn-Knopp targets (no centers).
+// after_step (centering::center), or Sinkhorn-Knopp targets (no centers); and once with the ViT's
+// register tokens and LayerScale (their gradients are among the compared parameters).
 #include <ssl/encoders/convnet_s.hpp>
 #include <ssl/encoders/vit.hpp>
 #include <ssl/heads/dino_head.hpp>
@@ -46,14 +47,16 @@ dino_method<vit<B>, dino_head<B>> make_vit_dino(uint64_t seed) {
 
 // DINOv2: KoLeo, iBOT through the shared head (7x7 patch grid of the 28x28 global crops), the
 // given teacher targets; teacher temperature warm-up and the frozen last layer as above.
+// registers / layer_scale: DINOv2's ViT additions (register tokens, LayerScale) on top.
 template <class B>
-dino_method<vit<B>, dino_head<B>> make_vit_dinov2(uint64_t seed, dino_centering centering) {
+dino_method<vit<B>, dino_head<B>> make_vit_dinov2(uint64_t seed, dino_centering centering, int64_t registers = 0,
+                                                  float layer_scale = 0.0f) {
   dino_options o = dino_options::dinov2(/*teacher_warmup_steps=*/2);
   o.freeze_last_layer_steps = 1;
   o.centering = centering;
   o.seed = 11;
   return {vit<B>({.image_size = 28, .patch = 4, .in_channels = 1, .dim = 32, .depth = 2, .heads = 2,
-                  .mask_token = true},
+                  .mask_token = true, .registers = registers, .layer_scale = layer_scale},
                  rng(seed)),
           dino_head<B>(head_options(32), rng(seed).fork(1)), o};
 }
@@ -133,4 +136,19 @@ TEST_CASE("cuda: DINOv2 with centering (iBOT patch center) on vit<cuda> steps li
   check_dino_steps(host, dev);  // after_step: both centers compared with the other buffers
   CHECK(host.center().vec().squaredNorm() > 0.0f);
   CHECK(host.patch_center().vec().squaredNorm() > 0.0f);
+}
+
+TEST_CASE("cuda: DINOv2 on a ViT with 4 registers and LayerScale steps like <cpu>") {
+  SSL_REQUIRE_CUDA_DEVICE();
+  auto host = make_vit_dinov2<cpu>(7, dino_centering::sinkhorn_knopp, 4, 0.1f);
+  auto dev = make_vit_dinov2<cuda>(7, dino_centering::sinkhorn_knopp, 4, 0.1f);
+  check_dino_steps(host, dev);
+  int found = 0;  // the registers and a LayerScale gamma take part (non-zero gradient of the last step)
+  for (const auto& r : ssl::parameters(host))
+    if (r.name == "student.backbone.register_tokens" || r.name == "student.backbone.blocks.0.ls1.gamma") {
+      INFO(r.name);
+      CHECK(r.p->grad.vec().squaredNorm() > 0.0f);
+      ++found;
+    }
+  CHECK(found == 2);
 }

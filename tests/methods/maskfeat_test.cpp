@@ -30,6 +30,26 @@ TEST_CASE("maskfeat: train_step gradients (encoder, mask token, head) match fini
   CHECK(seen);
 }
 
+TEST_CASE("maskfeat on a ViT with registers and LayerScale: every gradient (registers, gammas) matches finite differences") {
+  ssl::vit_options vo = tiny_vit();
+  vo.registers = 2;
+  vo.layer_scale = 0.5f;
+  ssl::maskfeat<ssl::vit<>> m(ssl::vit<>(vo, ssl::rng(2)), 1, {.mask_ratio = 0.5f});
+  shake_parameters(m);
+  const std::vector<ssl::tensor<ssl::cpu>> views{random_batch(3, 1, 8, 8, 5)};
+  int used = 0;  // the registers and the gammas take part in the step
+  auto first_step = [&] {
+    for (auto& r : ssl::parameters(m))
+      if (r.name == "encoder.register_tokens" || r.name == "encoder.blocks.0.ls1.gamma")
+        used += r.p->grad.vec().norm() > 0;
+  };
+  auto res = check_step_gradients(m, [&] { return m.train_step(views).loss; }, all_params,
+                                  {.eps = 1e-3, .max_checks = 6}, first_step);
+  INFO(res.report());
+  CHECK(res.ok());
+  CHECK(used == 2);
+}
+
 TEST_CASE("maskfeat: masked patches are replaced by the mask token; the loss covers masked patches only") {
   auto m = make_maskfeat();
   shake_parameters(m);

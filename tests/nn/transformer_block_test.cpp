@@ -6,14 +6,14 @@
 using ssl::shape;
 using T = ssl::tensor<ssl::cpu>;
 
-TEST_CASE("transformer_block matches PyTorch (timm pre-norm block): output and all gradients") {
-  ssl_test::fixture fx("vit/transformer_block.json");
-  ssl::transformer_block<> blk({.dim = 16, .heads = 2, .mlp_ratio = 4.0f});
+namespace {
+/// Loads the fixture's weights (by name) into blk, then compares output, dx and every gradient.
+void check_block_against_fixture(const char* file, ssl::transformer_block<>& blk) {
+  ssl_test::fixture fx(file);
   auto params = ssl::parameters(blk);
-  REQUIRE(params.size() == 12);
   for (auto& p : params) {
     INFO(p.name);
-    REQUIRE(fx.has(p.name));  // norm1.weight, attn.qkv.weight, ..., mlp.fc2.bias
+    REQUIRE(fx.has(p.name));  // norm1.weight, attn.qkv.weight, ..., mlp.fc2.bias (ls1.gamma, ls2.gamma)
     p.p->value = fx.tensor(p.name);
   }
   const T x = fx.tensor("x");
@@ -25,6 +25,22 @@ TEST_CASE("transformer_block matches PyTorch (timm pre-norm block): output and a
     INFO(p.name);
     CHECK(ssl_test::rel_error(p.p->grad, fx.tensor("d_" + p.name)) <= 1e-4);
   }
+}
+}  // namespace
+
+TEST_CASE("transformer_block matches PyTorch (timm pre-norm block): output and all gradients") {
+  ssl::transformer_block<> blk({.dim = 16, .heads = 2, .mlp_ratio = 4.0f});
+  REQUIRE(ssl::parameters(blk).size() == 12);
+  check_block_against_fixture("vit/transformer_block.json", blk);
+}
+
+TEST_CASE("transformer_block with LayerScale matches PyTorch (DINOv2's Block: ls1 / ls2): output and all gradients") {
+  ssl::transformer_block<> blk({.dim = 16, .heads = 2, .mlp_ratio = 4.0f, .layer_scale = 1e-5f});
+  const auto params = ssl::parameters(blk);
+  REQUIRE(params.size() == 14);
+  CHECK(params[6].name == "ls1.gamma");  // DINOv2's order: norm1, attn, ls1, norm2, mlp, ls2
+  CHECK(params[13].name == "ls2.gamma");
+  check_block_against_fixture("vit/transformer_block_ls.json", blk);
 }
 
 TEST_CASE("transformer_block passes the gradient check") {

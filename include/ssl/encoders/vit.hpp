@@ -4,11 +4,18 @@
 //   [optional] tokens of the hidden patches of a patch_mask <- mask_token (D)   (iBOT / DINOv2 student)
 //   seq = [cls_token; tokens] + pos_embed (bicubic-resized for other grids)   (N, 1 + L, D)
 //   [optional] keep only [CLS] + the visible patches of a token_mask (MAE: pos added before the gather)
-//   seq = block_depth-1(... block_0(seq))                                     pre-norm blocks
-//   tokens = norm(seq)                                                        (N, T, D), LN eps 1e-6
+//   [optional] seq = [CLS; register_tokens; patches]      R registers, no position (Darcet et al. 2024)
+//   seq = block_depth-1(... block_0(seq))                 pre-norm blocks, optional LayerScale (DINOv2)
+//   tokens = norm(seq without the registers)                                  (N, T, D), LN eps 1e-6
 //   feature = tokens[:, 0] (pool::cls) or mean over the patch tokens (pool::mean)   (N, D)
 // Names: cls_token (1,1,D), pos_embed (1,1+G,D), patch_embed.proj.*, blocks.<i>.*, norm.* (timm);
-// mask_token (1,D) only with vit_options::mask_token (DINOv2's name and zero init).
+// mask_token (1,D) only with vit_options::mask_token (DINOv2's name and zero init); register_tokens
+// (1,R,D) with vit_options::registers = R > 0 (DINOv2's name, init N(0, 1e-6^2)); blocks.<i>.ls1.gamma
+// and ls2.gamma with vit_options::layer_scale > 0 (DINOv2's names; its ViTs use 1e-5).
+// Registers are extra tokens every block attends to, dropped at the output: forward_tokens and
+// infer_tokens return [CLS; patches] with or without them, so heads, MAE, iBOT and pooling are unchanged.
+// attention(x, layer) returns the whole sequence [CLS, registers, patches]; cls_attention only the
+// [CLS] and patch columns.
 // Init: cls_token, pos_embed trunc_normal(0.02); patch proj xavier_uniform, bias 0; linears
 // trunc_normal(0.02), bias 0; LayerNorms 1 / 0. Drop-path rates rise linearly to drop_path over depth.
 // vit_options::tiny4() is ViT-T/4 of shared/WORKLOADS.md: 28x28x1, p 4, D 192, depth 6, 3 heads,
@@ -52,6 +59,8 @@ struct vit_options {
   pos_embed_kind pos = pos_embed_kind::learned;
   vit_pool pool = vit_pool::cls;
   bool mask_token = false;  // a learned (1, D) token for hidden patches (iBOT / DINOv2); zero init
+  int64_t registers = 0;     // learned register tokens after [CLS] (Darcet et al. 2024: 4; DINOv2 "_reg")
+  float layer_scale = 0.0f;  // LayerScale init of every block's two branches (DINOv2: 1e-5); 0: none
 
   /// ViT-T/4 exactly as shared/WORKLOADS.md (Fashion-MNIST, 2,682,624 parameters).
   static vit_options tiny4() { return {}; }
@@ -90,12 +99,18 @@ class vit {
     for (int64_t i = 0; i < o.depth; ++i) {
       const float dp = o.depth > 1 ? o.drop_path * float(i) / float(o.depth - 1) : o.drop_path;
       blocks_.emplace_back(transformer_block_options{.dim = o.dim, .heads = o.heads, .mlp_ratio = o.mlp_ratio,
-                                                     .norm_eps = o.norm_eps, .drop_path = dp},
+                                                     .norm_eps = o.norm_eps, .drop_path = dp,
+                                                     .layer_scale = o.layer_scale},
                            gen.fork(100 + uint64_t(i)));
     }
     norm_ = layer_norm<B>(o.dim, o.norm_eps);
     pool_ = o.pool;
     if (o.mask_token) mask_ = parameter<B>(shape{1, o.dim}, param_kind::weight);  // zeros
+    if (o.registers > 0) {
+      reg_ = parameter<B>(shape{1, o.registers, o.dim}, param_kind::weight);
+      rng reg_gen = gen.fork(3);
+      init::trunc_normal(reg_.value, reg_gen, 1e-6f);
+    }
   }
 
   const vit_options& options() const { return opt_; }
@@ -113,6 +128,13 @@ class vit {
   pos_embed<B>& pos() { return pos_; }
   parameter<B>& cls_token() { return cls_; }
   bool has_mask_token() const { return opt_.mask_token; }
+  /// Number of register tokens R (vit_options::registers).
+  int64_t registers() const { return opt_.registers; }
+  /// The learned register tokens (1, R, D).
+  parameter<B>& register_tokens() {
+    check<value_error>(opt_.registers > 0, "vit::register_tokens: this ViT was built without registers (vit_options::registers)");
+    return reg_;
+  }
   /// The learned token of hidden patches (vit_options::mask_token).
   parameter<B>& mask_token() {
     check<value_error>(opt_.mask_token, "vit::mask_token: this ViT was built without one (vit_options::mask_token)");
@@ -149,13 +171,14 @@ class vit {
       s.gather = gather_rows(*mask, x.dim(0), gh * gw);
       seq = ops::gather_tokens(seq, s.gather, 1 + mask->kept);
     }
+    seq = add_registers(std::move(seq));
     s.blocks.resize(blocks_.size());
     for (size_t i = 0; i < blocks_.size(); ++i) {
       auto b = blocks_[i].forward(seq);
       s.blocks[i] = std::move(b.saved);
       seq = std::move(b.y);
     }
-    auto n = norm_.forward(seq);
+    auto n = norm_.forward(drop_registers(std::move(seq)));
     s.norm = std::move(n.saved);
     out.y = std::move(n.y);
     return out;
@@ -163,8 +186,9 @@ class vit {
 
   /// Backward of forward_tokens: dtokens (shape of its output) -> dx (N, C, H, W); accumulates grads.
   tensor<B> backward_tokens(const saved_type& s, const tensor<B>& dtokens) {
-    tensor<B> g = norm_.backward(s.norm, dtokens);
+    tensor<B> g = drop_registers_backward(norm_.backward(s.norm, dtokens));
     for (size_t i = blocks_.size(); i-- > 0;) g = blocks_[i].backward(s.blocks[i], g);
+    g = add_registers_backward(std::move(g));  // [CLS; patches] from here
     if (!s.gather.empty()) g = ops::scatter_tokens(g, s.gather, s.full_tokens);
     g = pos_.backward(s.pos, g);
     const int64_t N = g.dim(0), T = g.dim(1), D = opt_.dim;
@@ -186,42 +210,73 @@ class vit {
   }
 
   /// Inference on all (or the masked subset of) tokens. When `attn` is given, attn->at(i)
-  /// receives block i's attention probabilities (N, H, T, T).
+  /// receives block i's attention probabilities (N, H, T, T), T = 1 + R + (L or the kept patches).
   tensor<B> infer_tokens(const tensor<B>& x, const token_mask* mask = nullptr, std::vector<tensor<B>>* attn = nullptr) const {
     check_input(x);
     const auto [gh, gw] = patch_.grid(x.dim(2), x.dim(3));
     tensor<B> seq = pos_.infer(ops::prepend_token(patch_.infer(x), cls_.value), gh, gw);
     if (mask) seq = ops::gather_tokens(seq, gather_rows(*mask, x.dim(0), gh * gw), 1 + mask->kept);
+    seq = add_registers(std::move(seq));
     if (attn) attn->assign(blocks_.size(), tensor<B>());
     for (size_t i = 0; i < blocks_.size(); ++i) seq = blocks_[i].infer(seq, attn ? &(*attn)[i] : nullptr);
-    return norm_.infer(seq);
+    return norm_.infer(drop_registers(std::move(seq)));
   }
 
-  /// Attention probabilities of block `layer` (negative counts from the end): (N, H, T, T).
+  /// Attention probabilities of block `layer` (negative counts from the end): (N, H, T, T) over the
+  /// whole sequence [CLS, R registers, patches], T = 1 + R + L.
   tensor<B> attention(const tensor<B>& x, int64_t layer = -1) const {
     const int64_t L = layer < 0 ? opt_.depth + layer : layer;
     check<value_error>(L >= 0 && L < opt_.depth, "vit::attention: layer ", layer, " outside a depth of ", opt_.depth);
     check_input(x);
     const auto [gh, gw] = patch_.grid(x.dim(2), x.dim(3));
-    tensor<B> seq = pos_.infer(ops::prepend_token(patch_.infer(x), cls_.value), gh, gw);
+    tensor<B> seq = add_registers(pos_.infer(ops::prepend_token(patch_.infer(x), cls_.value), gh, gw));
     tensor<B> probs;
     for (int64_t i = 0; i <= L; ++i) seq = blocks_[size_t(i)].infer(seq, i == L ? &probs : nullptr);
     return probs;
   }
-  /// The [CLS] query's attention over all T tokens ([CLS] first) in the last block: (N, H, T).
+  /// The [CLS] query's attention in the last block over [CLS] and the L patches (registers left
+  /// out; the row does not sum to 1 with registers): (N, H, 1 + L).
   tensor<B> cls_attention(const tensor<B>& x) const {
     tensor<B> p = attention(x, -1);
-    const int64_t N = p.dim(0), H = p.dim(1), T = p.dim(2);
+    const int64_t N = p.dim(0), H = p.dim(1), T = p.dim(2), R = opt_.registers;
     if constexpr (std::same_as<B, cpu>) {
-      tensor<B> out(shape{N, H, T});
-      for (int64_t nh = 0; nh < N * H; ++nh) std::copy_n(p.data() + nh * T * T, T, out.data() + nh * T);
+      tensor<B> out(shape{N, H, T - R});
+      for (int64_t nh = 0; nh < N * H; ++nh) {
+        const float* row = p.data() + nh * T * T;
+        float* o = out.data() + nh * (T - R);
+        o[0] = row[0];
+        std::copy_n(row + 1 + R, T - 1 - R, o + 1);
+      }
       return out;
-    } else {  // row 0 of each (T, T) map: p viewed as (N H, T, T) token rows
+    } else {  // row 0 of each (T, T) map: p viewed as (N H, T, T) token rows, then columns 1..R dropped
       p.reshape(shape{N * H, T, T});
       tensor<B> out = ops::slice_tokens(p, 0, 1);
-      out.reshape(shape{N, H, T});
+      out.reshape(shape{N * H, T, 1});
+      if (R > 0) out = ops::remove_tokens(out, 1, R);
+      out.reshape(shape{N, H, T - R});
       return out;
     }
+  }
+
+  // ---- registers, for code that runs the blocks itself (MaskFeat) --------------------------------
+  /// [CLS; patches] (N, T, D) -> [CLS; registers; patches] (N, T + R, D); unchanged without registers.
+  tensor<B> add_registers(tensor<B> seq) const {
+    return opt_.registers > 0 ? ops::insert_tokens(seq, reg_.value, 1) : seq;
+  }
+  /// Backward of add_registers: dseq (N, T + R, D) -> (N, T, D); register_tokens().grad += the sum
+  /// over the batch of the register rows.
+  tensor<B> add_registers_backward(tensor<B> g) {
+    if (opt_.registers == 0) return g;
+    ops::sum_batch(ops::slice_tokens(g, 1, opt_.registers), reg_.grad);
+    return ops::remove_tokens(g, 1, opt_.registers);
+  }
+  /// The register rows dropped (before the final norm: LayerNorm acts per token): (N, T + R, D) -> (N, T, D).
+  tensor<B> drop_registers(tensor<B> seq) const {
+    return opt_.registers > 0 ? ops::remove_tokens(seq, 1, opt_.registers) : seq;
+  }
+  /// Backward of drop_registers: zero gradient rows for the registers (they have no output).
+  tensor<B> drop_registers_backward(tensor<B> g) const {
+    return opt_.registers > 0 ? ops::insert_tokens(g, tensor<B>(shape{1, opt_.registers, opt_.dim}, 0.0f), 1) : g;
   }
 
   // ---- features (Encoder) -----------------------------------------------------------------
@@ -279,6 +334,7 @@ class vit {
     out.push_back({join_name(prefix, "cls_token"), &cls_});
     if (opt_.mask_token) out.push_back({join_name(prefix, "mask_token"), &mask_});
     pos_.collect(out, prefix);
+    if (opt_.registers > 0) out.push_back({join_name(prefix, "register_tokens"), &reg_});
     patch_.collect(out, join_name(prefix, "patch_embed"));
     for (size_t i = 0; i < blocks_.size(); ++i) blocks_[i].collect(out, join_name(prefix, "blocks." + std::to_string(i)));
     norm_.collect(out, join_name(prefix, "norm"));
@@ -292,6 +348,8 @@ class vit {
     check<value_error>(o.dim > 0 && o.depth > 0 && o.heads > 0 && o.dim % o.heads == 0,
                        "vit: expected dim divisible by heads and depth > 0, got dim ", o.dim, ", heads ", o.heads,
                        ", depth ", o.depth);
+    check<value_error>(o.registers >= 0, "vit: expected registers >= 0, got ", o.registers);
+    check<value_error>(o.layer_scale >= 0.0f, "vit: expected layer_scale >= 0 (0: none), got ", o.layer_scale);
     return o;
   }
   void check_input(const tensor<B>& x) const {
@@ -350,6 +408,7 @@ class vit {
   patch_embed<B> patch_;
   parameter<B> cls_;
   parameter<B> mask_;  // (1, D) with vit_options::mask_token, else empty
+  parameter<B> reg_;   // (1, R, D) with vit_options::registers = R > 0, else empty
   pos_embed<B> pos_;
   std::vector<block_type> blocks_;
   layer_norm<B> norm_;

@@ -7,8 +7,9 @@
 //   seq    = [cls; tok] + pos_embed -> blocks -> norm                    (N, 1 + L, D)
 //   pred   = Linear(D, P)(seq[:, 1:])                                    (N, L, P), P = hog_dim(C)
 //   L      = masked_reconstruction(pred, hog(x), mask), norm_pix off: MSE on masked patches only
-// The encoder runs through the ViT's public parts (patch(), pos(), cls_token(), block(i), norm()),
-// so any ssl::vit works unchanged. Masking is random per sample (MAE's argsort of noise) rather
+// The encoder runs through the ViT's public parts (patch(), pos(), cls_token(), add_registers(),
+// block(i), drop_registers(), norm()), so any ssl::vit works unchanged (register tokens and LayerScale
+// included). Masking is random per sample (MAE's argsort of noise) rather
 // than MaskFeat's block-wise masking; the default ratio 0.4 is the paper's. HoG targets are taken
 // on the view as given (HoG is invariant to the per-channel affine normalisation up to its eps).
 // Names: encoder.*, mask_token (1, 1, D) trunc_normal(0.02), head.weight / head.bias (trunc_normal(0.02), 0).
@@ -100,14 +101,14 @@ class maskfeat {
     tok = ops::mask_tokens(tok, hidden_flags(mask), mask_token_.value);  // masked rows <- mask_token
     auto p = enc.pos().forward(ops::prepend_token(tok, enc.cls_token().value), gh, gw);
     s.pos = std::move(p.saved);
-    tensor<B> seq = std::move(p.y);
+    tensor<B> seq = enc.add_registers(std::move(p.y));  // (N, 1 + R + L, D) with R registers
     s.blocks.resize(size_t(enc.depth()));
     for (int64_t i = 0; i < enc.depth(); ++i) {
       auto b = enc.block(i).forward(seq);
       s.blocks[size_t(i)] = std::move(b.saved);
       seq = std::move(b.y);
     }
-    auto n = enc.norm().forward(seq);
+    auto n = enc.norm().forward(enc.drop_registers(std::move(seq)));
     s.norm = std::move(n.saved);
     auto h = head_.forward(drop_first_token(n.y));
     s.head = std::move(h.saved);
@@ -122,9 +123,9 @@ class maskfeat {
     tensor<B> dpatch = head_.backward(s.head, dpred);  // (N, L, D)
     const int64_t N = dpatch.dim(0), L = dpatch.dim(1), D = dpatch.dim(2);
     tensor<B> g = ops::prepend_token(dpatch, tensor<B>(shape{D}, 0.0f));
-    g = enc.norm().backward(s.norm, g);
+    g = enc.drop_registers_backward(enc.norm().backward(s.norm, g));
     for (int64_t i = enc.depth(); i-- > 0;) g = enc.block(i).backward(s.blocks[size_t(i)], g);
-    g = enc.pos().backward(s.pos, g);  // (N, 1 + L, D)
+    g = enc.pos().backward(s.pos, enc.add_registers_backward(std::move(g)));  // (N, 1 + L, D)
     expect_shape(mask, shape{N, L}, "maskfeat mask");
     // dcls += sum_n g[n, 0];  dtok[n, l] = g[n, 1 + l], zeroed where masked, whose rows add into
     // the mask token's gradient (ops::mask_tokens_backward, row order: deterministic)

@@ -1,10 +1,13 @@
 #pragma once
 // transformer_block<B>: pre-norm ViT block (timm's Block), x (N, T, D) -> (N, T, D).
-//   x1 = x  + drop_path(attn(norm1(x)))
-//   y  = x1 + drop_path(mlp.fc2(gelu(mlp.fc1(norm2(x1)))))     hidden = mlp_ratio * D
-// Backward:  dx1 = dy + norm2^T(fc1^T(gelu'(fc2^T(dp^T dy)))),  dx = dx1 + norm1^T(attn^T(dp^T dx1)).
-// Names: norm1.*, attn.qkv.*, attn.proj.*, norm2.*, mlp.fc1.*, mlp.fc2.* (timm / DINO / MAE).
-// LayerNorm eps 1e-6, exact GELU; linears trunc_normal(std 0.02), biases 0; no layer-scale.
+//   x1 = x  + drop_path(ls1(attn(norm1(x))))
+//   y  = x1 + drop_path(ls2(mlp.fc2(gelu(mlp.fc1(norm2(x1))))))     hidden = mlp_ratio * D
+// ls1 / ls2: LayerScale (per-channel gamma, init layer_scale; DINOv2 1e-5) when layer_scale > 0,
+// else the identity (timm / DINO / MAE blocks have none).
+// Backward:  dx1 = dy + norm2^T(fc1^T(gelu'(fc2^T(ls2^T dp^T dy)))),  dx = dx1 + norm1^T(attn^T(ls1^T dp^T dx1)).
+// Names: norm1.*, attn.qkv.*, attn.proj.*, [ls1.gamma], norm2.*, mlp.fc1.*, mlp.fc2.*, [ls2.gamma]
+// (timm / DINO / MAE; DINOv2 for ls1 / ls2). LayerNorm eps 1e-6, exact GELU; linears
+// trunc_normal(std 0.02), biases 0.
 #include <concepts>
 #include <string>
 #include <utility>
@@ -13,6 +16,7 @@
 #include "drop_path.hpp"
 #include "gelu.hpp"
 #include "layer_norm.hpp"
+#include "layer_scale.hpp"
 #include "multi_head_attention.hpp"
 #include "../core/profile.hpp"
 #if defined(__CUDACC__)
@@ -29,6 +33,7 @@ struct transformer_block_options {
   float norm_eps = 1e-6f;
   float drop_path = 0.0f;
   float init_std = 0.02f;
+  float layer_scale = 0.0f;  // LayerScale init value of both branches (DINOv2: 1e-5); 0: no LayerScale
 };
 
 template <class B = cpu>
@@ -41,6 +46,7 @@ class transformer_block {
     typename drop_path<B>::saved_type drop1, drop2;
     typename linear<B>::saved_type fc1, fc2;
     typename gelu<B>::saved_type act;
+    typename layer_scale<B>::saved_type ls1, ls2;  // empty without LayerScale
   };
 
   transformer_block() = default;
@@ -55,11 +61,21 @@ class transformer_block {
         drop2_(o.drop_path, gen.fork(4).key()) {
     fc1_.reset_trunc_normal(o.init_std, gen.fork(5));
     fc2_.reset_trunc_normal(o.init_std, gen.fork(6));
+    check<value_error>(o.layer_scale >= 0.0f, "transformer_block: expected layer_scale >= 0 (0: none), got ",
+                       o.layer_scale);
+    if (has_layer_scale()) {
+      ls1_ = layer_scale<B>(o.dim, o.layer_scale);
+      ls2_ = layer_scale<B>(o.dim, o.layer_scale);
+    }
   }
 
   const transformer_block_options& options() const { return opt_; }
   multi_head_attention<B>& attn() { return attn_; }
   const multi_head_attention<B>& attn() const { return attn_; }
+  bool has_layer_scale() const { return opt_.layer_scale > 0.0f; }
+  /// LayerScale of the attention (ls1) and MLP (ls2) branches; only with options().layer_scale > 0.
+  layer_scale<B>& ls1() { return checked_ls(ls1_); }
+  layer_scale<B>& ls2() { return checked_ls(ls2_); }
 
   output<saved_type, B> forward(const tensor<B>& x) {
     SSL_PROFILE_SCOPE("block residual/copies");
@@ -70,6 +86,11 @@ class transformer_block {
     s.norm1 = std::move(n1.saved);
     auto a = attn_.forward(n1.y);
     s.attn = std::move(a.saved);
+    if (has_layer_scale()) {
+      auto l = ls1_.forward(std::move(a.y));
+      s.ls1 = std::move(l.saved);
+      a.y = std::move(l.y);
+    }
     auto d1 = drop1_.forward(std::move(a.y));
     s.drop1 = std::move(d1.saved);
     tensor<B> x1 = std::move(d1.y);  // x1 = attn branch + x, in the branch's buffer (no copy of x)
@@ -82,6 +103,11 @@ class transformer_block {
     s.act = std::move(g.saved);
     auto m = fc2_.forward(std::move(g.y));
     s.fc2 = std::move(m.saved);
+    if (has_layer_scale()) {
+      auto l = ls2_.forward(std::move(m.y));
+      s.ls2 = std::move(l.saved);
+      m.y = std::move(l.y);
+    }
     auto d2 = drop2_.forward(std::move(m.y));
     s.drop2 = std::move(d2.saved);
     accumulate(x1, d2.y);
@@ -93,11 +119,15 @@ class transformer_block {
     SSL_PROFILE_SCOPE("block residual/copies");
     check<shape_error>(dy.rank() == 3 && dy.dim(2) == opt_.dim, "transformer_block::backward: expected dy (N, T, ",
                        opt_.dim, "), got ", dy.shape());
-    tensor<B> g = fc2_.backward(s.fc2, drop2_.backward(s.drop2, dy));
+    tensor<B> g = drop2_.backward(s.drop2, dy);
+    if (has_layer_scale()) g = ls2_.backward(s.ls2, g);
+    g = fc2_.backward(s.fc2, g);
     g = fc1_.backward(s.fc1, act_.backward(s.act, g));
     tensor<B> dx1 = norm2_.backward(s.norm2, g);
     accumulate(dx1, dy);
-    tensor<B> dx = norm1_.backward(s.norm1, attn_.backward(s.attn, drop1_.backward(s.drop1, dx1)));
+    g = drop1_.backward(s.drop1, dx1);
+    if (has_layer_scale()) g = ls1_.backward(s.ls1, g);
+    tensor<B> dx = norm1_.backward(s.norm1, attn_.backward(s.attn, g));
     accumulate(dx, dx1);
     return dx;
   }
@@ -107,8 +137,10 @@ class transformer_block {
   tensor<B> infer(const tensor<B>& x, tensor<B>* probs) const {
     check_input(x);
     tensor<B> x1 = attn_.infer(norm1_.infer(x), probs);
+    if (has_layer_scale()) x1 = ls1_.infer(x1);
     accumulate(x1, x);
     tensor<B> m = fc2_.infer(act_.infer(fc1_.infer(norm2_.infer(x1))));
+    if (has_layer_scale()) m = ls2_.infer(m);
     accumulate(x1, m);
     return x1;
   }
@@ -116,9 +148,11 @@ class transformer_block {
   void collect(param_list<B>& out, const std::string& prefix) {
     norm1_.collect(out, join_name(prefix, "norm1"));
     attn_.collect(out, join_name(prefix, "attn"));
+    if (has_layer_scale()) ls1_.collect(out, join_name(prefix, "ls1"));
     norm2_.collect(out, join_name(prefix, "norm2"));
     fc1_.collect(out, join_name(prefix, "mlp.fc1"));
     fc2_.collect(out, join_name(prefix, "mlp.fc2"));
+    if (has_layer_scale()) ls2_.collect(out, join_name(prefix, "ls2"));
   }
 
  private:
@@ -128,6 +162,10 @@ class transformer_block {
       y.vec() += x.vec();
     else
       ops::add_range(y, 0, x, 0, x.numel());
+  }
+  layer_scale<B>& checked_ls(layer_scale<B>& ls) {
+    check<value_error>(has_layer_scale(), "transformer_block: built without LayerScale (options().layer_scale = 0)");
+    return ls;
   }
   static int64_t hidden_dim(const transformer_block_options& o) {
     check<value_error>(o.mlp_ratio > 0.0f, "transformer_block: expected mlp_ratio > 0, got ", o.mlp_ratio);
@@ -145,6 +183,7 @@ class transformer_block {
   linear<B> fc1_, fc2_;
   gelu<B> act_;
   drop_path<B> drop1_, drop2_;
+  layer_scale<B> ls1_, ls2_;  // default-constructed (empty) without LayerScale
 };
 
 }  // namespace ssl

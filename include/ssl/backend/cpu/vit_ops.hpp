@@ -15,6 +15,13 @@
 //   unshuffle_tokens_backward(g, restore, K, dmask)
 //                                    de (N, 1+K, D) (kept rows and [CLS] back to their rows); dmask (D) += sum of
 //                                    g over the hidden positions
+//   insert_tokens(x, tokens, at)     (N, T, D) -> (N, T + R, D): the R shared tokens (R D values) as rows
+//                                    [at, at + R) of every sample (ViT registers after [CLS])
+//   remove_tokens(x, at, R)          (N, T, D) -> (N, T - R, D) without rows [at, at + R); the adjoint of
+//                                    insert_tokens for x (and insert_tokens with zero tokens is its adjoint)
+//   scale_channels(x, gamma)         y[..., c] = x[..., c] gamma[c]  (LayerScale), x (..., D)
+//   scale_channels_backward(x, dy, gamma, dgamma)
+//                                    dx = dy gamma;  dgamma (D) += sum over rows of x dy
 #include <algorithm>
 #include <vector>
 
@@ -105,6 +112,71 @@ inline tensor<cpu> unslice_tokens(const tensor<cpu>& dy, int64_t T, int64_t begi
   tensor<cpu> dx(shape{N, T, D}, 0.0f);
   for (int64_t n = 0; n < N; ++n) std::copy_n(dy.data() + n * K * D, K * D, dx.data() + (n * T + begin) * D);
   return dx;
+}
+
+/// x (N, T, D) -> (N, T + R, D) with the R shared tokens (R D values, e.g. (1, R, D)) at rows [at, at + R).
+inline tensor<cpu> insert_tokens(const tensor<cpu>& x, const tensor<cpu>& tokens, int64_t at) {
+  vit_detail::check_tokens(x, "insert_tokens");
+  const int64_t N = x.dim(0), T = x.dim(1), D = x.dim(2), R = D ? tokens.numel() / D : 0;
+  check<shape_error>(D > 0 && tokens.numel() == R * D, "insert_tokens: expected whole tokens of ", D,
+                     " values, got ", tokens.shape());
+  check<shape_error>(at >= 0 && at <= T, "insert_tokens: position ", at, " outside the ", T, " tokens of ", x.shape());
+  tensor<cpu> y(shape{N, T + R, D});
+  for (int64_t n = 0; n < N; ++n) {
+    const float* src = x.data() + n * T * D;
+    float* dst = y.data() + n * (T + R) * D;
+    std::copy_n(src, at * D, dst);
+    std::copy_n(tokens.data(), R * D, dst + at * D);
+    std::copy_n(src + at * D, (T - at) * D, dst + (at + R) * D);
+  }
+  return y;
+}
+
+/// x (N, T, D) -> (N, T - count, D) without rows [at, at + count).
+inline tensor<cpu> remove_tokens(const tensor<cpu>& x, int64_t at, int64_t count) {
+  vit_detail::check_tokens(x, "remove_tokens");
+  const int64_t N = x.dim(0), T = x.dim(1), D = x.dim(2);
+  check<shape_error>(at >= 0 && count >= 0 && at + count <= T, "remove_tokens: tokens [", at, ", ", at + count,
+                     ") outside the ", T, " tokens of ", x.shape());
+  tensor<cpu> y(shape{N, T - count, D});
+  for (int64_t n = 0; n < N; ++n) {
+    const float* src = x.data() + n * T * D;
+    float* dst = y.data() + n * (T - count) * D;
+    std::copy_n(src, at * D, dst);
+    std::copy_n(src + (at + count) * D, (T - at - count) * D, dst + at * D);
+  }
+  return y;
+}
+
+namespace vit_detail {
+inline int64_t check_channels(const tensor<cpu>& x, const tensor<cpu>& gamma, const char* what) {
+  check<shape_error>(gamma.rank() == 1 && x.rank() >= 1 && x.dim(x.rank() - 1) == gamma.dim(0), what,
+                     ": expected x (..., D) and gamma (D), got ", x.shape(), " and ", gamma.shape());
+  return gamma.dim(0);
+}
+}  // namespace vit_detail
+
+/// y[..., c] = x[..., c] gamma[c]: LayerScale (Touvron et al. 2021, DINOv2), x (..., D), gamma (D).
+inline tensor<cpu> scale_channels(const tensor<cpu>& x, const tensor<cpu>& gamma) {
+  const int64_t D = vit_detail::check_channels(x, gamma, "scale_channels");
+  tensor<cpu> y(x.shape());
+  const int64_t M = D ? x.numel() / D : 0;
+  const_matrix_map xm(x.data(), M, D);
+  matrix_map ym(y.data(), M, D);
+  ym.noalias() = xm * const_vector_map(gamma.data(), D).asDiagonal();
+  return y;
+}
+
+/// Backward of scale_channels: returns dx = dy gamma; dgamma (D) += sum over the rows of x dy.
+inline tensor<cpu> scale_channels_backward(const tensor<cpu>& x, const tensor<cpu>& dy, const tensor<cpu>& gamma,
+                                           tensor<cpu>& dgamma) {
+  const int64_t D = vit_detail::check_channels(x, gamma, "scale_channels_backward");
+  expect_shape(dy, x.shape(), "scale_channels_backward dy");
+  expect_shape(dgamma, gamma.shape(), "scale_channels_backward dgamma");
+  const int64_t M = D ? x.numel() / D : 0;
+  const_matrix_map xm(x.data(), M, D), dym(dy.data(), M, D);
+  vector_map(dgamma.data(), D) += xm.cwiseProduct(dym).colwise().sum().transpose();
+  return scale_channels(dy, gamma);
 }
 
 /// e (N, 1 + K, D) -> (N, 1 + L, D) in patch order, mask_token (D values) at the hidden patches.

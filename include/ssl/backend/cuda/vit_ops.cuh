@@ -2,6 +2,7 @@
 // Token-sequence ops of the op-level ViT / MAE / DINO steps on the device: the overloads of
 // backend/cpu/vit_ops.hpp (same contracts, same checks). Index lists (MAE's restore order) come
 // from the host, are checked there and uploaded once per call (masks are drawn on the host).
+// Also insert_tokens / remove_tokens (ViT registers) and scale_channels(_backward) (LayerScale).
 // Device only: scale_rows (drop_path's per-sample scale; nn/drop_path.hpp keeps its CPU loop).
 #include <vector>
 
@@ -128,6 +129,71 @@ inline tensor<cuda> unshuffle_tokens_backward(const tensor<cuda>& g, const std::
   SSL_CUDA_CHECK_LAUNCH("unshuffle_tokens_backward");
   column_sums(hidden, dmask.data(), N * L, D, true);
   return de;
+}
+
+inline tensor<cuda> insert_tokens(const tensor<cuda>& x, const tensor<cuda>& tokens, int64_t at) {
+  vit_detail::check_tokens(x, "insert_tokens");
+  const int64_t N = x.dim(0), T = x.dim(1), D = x.dim(2), R = D ? tokens.numel() / D : 0;
+  check<shape_error>(D > 0 && tokens.numel() == R * D, "insert_tokens: expected whole tokens of ", D,
+                     " values, got ", tokens.shape());
+  check<shape_error>(at >= 0 && at <= T, "insert_tokens: position ", at, " outside the ", T, " tokens of ", x.shape());
+  tensor<cuda> y(shape{N, T + R, D});
+  if (y.numel()) {
+    gpu::kernels::insert_tokens<<<vit_detail::blocks(y.numel()), gpu::kernels::block_size, 0, gpu::stream()>>>(
+        x.data(), tokens.data(), N, T, at, R, D, y.data());
+    SSL_CUDA_CHECK_LAUNCH("insert_tokens");
+  }
+  return y;
+}
+
+inline tensor<cuda> remove_tokens(const tensor<cuda>& x, int64_t at, int64_t count) {
+  vit_detail::check_tokens(x, "remove_tokens");
+  const int64_t N = x.dim(0), T = x.dim(1), D = x.dim(2);
+  check<shape_error>(at >= 0 && count >= 0 && at + count <= T, "remove_tokens: tokens [", at, ", ", at + count,
+                     ") outside the ", T, " tokens of ", x.shape());
+  tensor<cuda> y(shape{N, T - count, D});
+  if (y.numel()) {
+    gpu::kernels::remove_tokens<<<vit_detail::blocks(y.numel()), gpu::kernels::block_size, 0, gpu::stream()>>>(
+        x.data(), N, T, at, count, D, y.data());
+    SSL_CUDA_CHECK_LAUNCH("remove_tokens");
+  }
+  return y;
+}
+
+namespace vit_detail {
+inline int64_t check_channels(const tensor<cuda>& x, const tensor<cuda>& gamma, const char* what) {
+  check<shape_error>(gamma.rank() == 1 && x.rank() >= 1 && x.dim(x.rank() - 1) == gamma.dim(0), what,
+                     ": expected x (..., D) and gamma (D), got ", x.shape(), " and ", gamma.shape());
+  return gamma.dim(0);
+}
+}  // namespace vit_detail
+
+inline tensor<cuda> scale_channels(const tensor<cuda>& x, const tensor<cuda>& gamma) {
+  const int64_t D = vit_detail::check_channels(x, gamma, "scale_channels");
+  tensor<cuda> y(x.shape());
+  if (y.numel()) {
+    gpu::kernels::scale_channels<<<vit_detail::blocks(y.numel()), gpu::kernels::block_size, 0, gpu::stream()>>>(
+        x.data(), gamma.data(), D, y.numel(), y.data());
+    SSL_CUDA_CHECK_LAUNCH("scale_channels");
+  }
+  return y;
+}
+
+/// dx = dy gamma; dgamma += sum over rows of x dy (x dy in workspace slot 0, deterministic column_sums).
+inline tensor<cuda> scale_channels_backward(const tensor<cuda>& x, const tensor<cuda>& dy, const tensor<cuda>& gamma,
+                                            tensor<cuda>& dgamma) {
+  const int64_t D = vit_detail::check_channels(x, gamma, "scale_channels_backward");
+  expect_shape(dy, x.shape(), "scale_channels_backward dy");
+  expect_shape(dgamma, gamma.shape(), "scale_channels_backward dgamma");
+  tensor<cuda> dx(x.shape());
+  if (dx.numel() == 0) return dx;
+  float* prod = gpu::context::get().workspace(0, dx.numel());
+  gpu::kernels::scale_channels_backward<<<vit_detail::blocks(dx.numel()), gpu::kernels::block_size, 0,
+                                          gpu::stream()>>>(x.data(), dy.data(), gamma.data(), D, dx.numel(),
+                                                           dx.data(), prod);
+  SSL_CUDA_CHECK_LAUNCH("scale_channels_backward");
+  column_sums(prod, dgamma.data(), dx.numel() / D, D, true);
+  return dx;
 }
 
 /// x[n] *= scale[n] for every sample n of x (N, ...), in place; scale: N host values (drop_path's

@@ -70,4 +70,44 @@ SSL_KERNEL void scale_rows(float* __restrict__ x, const float* __restrict__ scal
   SSL_GRID_STRIDE(i, n) x[i] *= scale[i / R];
 }
 
+// y (N, T + R, D): rows [0, at) and [at + R, T + R) from x (N, T, D), rows [at, at + R) the shared tokens (R, D)
+SSL_KERNEL void insert_tokens(const float* __restrict__ x, const float* __restrict__ tokens, int64_t N, int64_t T,
+                              int64_t at, int64_t R, int64_t D, float* __restrict__ y) {
+  SSL_GRID_STRIDE(i, N * (T + R) * D) {
+    const int64_t c = i % D, t = (i / D) % (T + R), n = i / (D * (T + R));
+    if (t < at)
+      y[i] = x[(n * T + t) * D + c];
+    else if (t < at + R)
+      y[i] = tokens[(t - at) * D + c];
+    else
+      y[i] = x[(n * T + t - R) * D + c];
+  }
+}
+
+// y (N, T - R, D) = x (N, T, D) without rows [at, at + R)
+SSL_KERNEL void remove_tokens(const float* __restrict__ x, int64_t N, int64_t T, int64_t at, int64_t R, int64_t D,
+                              float* __restrict__ y) {
+  const int64_t K = T - R;
+  SSL_GRID_STRIDE(i, N * K * D) {
+    const int64_t c = i % D, t = (i / D) % K, n = i / (D * K);
+    y[i] = x[(n * T + (t < at ? t : t + R)) * D + c];
+  }
+}
+
+// y[m, c] = x[m, c] gamma[c] (LayerScale), m < M rows of D channels
+SSL_KERNEL void scale_channels(const float* __restrict__ x, const float* __restrict__ gamma, int64_t D, int64_t n,
+                               float* __restrict__ y) {
+  SSL_GRID_STRIDE(i, n) y[i] = x[i] * gamma[i % D];
+}
+
+// dx = dy gamma and prod = x dy (summed over rows into dgamma by column_sums afterwards)
+SSL_KERNEL void scale_channels_backward(const float* __restrict__ x, const float* __restrict__ dy,
+                                        const float* __restrict__ gamma, int64_t D, int64_t n, float* __restrict__ dx,
+                                        float* __restrict__ prod) {
+  SSL_GRID_STRIDE(i, n) {
+    dx[i] = dy[i] * gamma[i % D];
+    prod[i] = x[i] * dy[i];
+  }
+}
+
 }  // namespace ssl::gpu::kernels
