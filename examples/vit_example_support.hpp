@@ -22,6 +22,7 @@
 #include <ssl/eval/features.hpp>
 #include <ssl/eval/knn.hpp>
 #include <ssl/eval/linear_probe.hpp>
+#include <ssl/methods/detail/method_parts.hpp>  // methods_detail::rows
 #include <ssl/optim/adamw.hpp>
 #include <ssl/optim/schedule.hpp>
 #include <ssl/train/trainer.hpp>
@@ -74,14 +75,8 @@ inline std::pair<ssl::tensor<ssl::cpu>, ssl::tensor<ssl::cpu>> vit_features(cons
 inline std::pair<ssl::tensor<ssl::cpu>, ssl::tensor<ssl::cpu>> vit_features_of_ready(const ssl::vit<>& enc,
                                                                                      const ssl::tensor<ssl::cpu>& inputs,
                                                                                      int64_t batch = 500) {
-  const int64_t row = inputs.numel() / inputs.dim(0);
-  return detail::pooled_in_batches(enc, inputs.dim(0), batch, [&](int64_t b, int64_t e) {
-    ssl::shape sh = inputs.shape();
-    sh[0] = e - b;
-    ssl::tensor<ssl::cpu> x(sh);
-    std::copy_n(inputs.data() + b * row, (e - b) * row, x.data());
-    return x;
-  });
+  return detail::pooled_in_batches(enc, inputs.dim(0), batch,
+                                   [&](int64_t b, int64_t e) { return ssl::methods_detail::rows(inputs, b, e); });
 }
 
 /// k-NN on `test` (`train` as the memory bank) of the [CLS] and mean-pooled features, and when
