@@ -12,6 +12,8 @@
 //   dino_fashion_mnist --encoder vit --minutes 4 --save-teacher dino_vit.safetensors
 //   dino_fashion_mnist --encoder vit --dinov2 --minutes 15      (KoLeo, Sinkhorn-Knopp, iBOT)
 //   dino_fashion_mnist --encoder vit --dinov2 --registers 4 --layer-scale 1e-5   (+ DINOv2's ViT parts)
+//   dino_fashion_mnist --encoder vit --dinov2 --max-steps 700 --fine-tune-epochs 50 --fine-tune-labels 0.01
+//       --fine-tune-batch 64 --fine-tune-pool cls     (then fine-tunes the teacher and the random init on 1% of the labels)
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <ssl/ssl.hpp>
@@ -75,6 +77,8 @@ struct run_options {
   int workers = 2;
   bool probe = false;  // also a linear probe (multinomial logistic regression on frozen features)
   std::string csv, save_teacher;
+  ssl_example::vit_fine_tune_settings fine_tune;  // ViT only: fine-tune the teacher (and the random init) after
+  std::string fine_tune_cache;                    // caches the random-init fine-tuning accuracy
 };
 
 template <class E>
@@ -135,6 +139,8 @@ void run(const char* name, E student_backbone, E random_backbone, const data::in
                                      ssl_example::vit_view_geometry(method.encoder(), pairs), random_geometry);
     ssl_example::report_vit_geometry((method_name + name + " teacher").c_str(),
                                      ssl_example::vit_view_geometry(method.teacher_encoder(), pairs), random_geometry);
+    ssl_example::report_vit_fine_tune((method_name + name + " teacher").c_str(), method.teacher_encoder(), train,
+                                      sets.test, o.fine_tune, o.seed, o.fine_tune_cache);
   } else {  // ConvNet-S: the 256-d backbone features, BN recalibrated by evaluate above
     const eval::view_pairs pairs = ssl_example::test_view_pairs(sets.test);
     const auto base_geometry = ssl_example::view_geometry(random_backbone, pairs);
@@ -196,8 +202,14 @@ int main(int argc, char** argv) {
   app.add_option("--csv", o.csv, "per-step CSV log");
   app.add_flag("--linear-probe", o.probe, "also report linear-probe accuracy (student, teacher, random init)");
   app.add_option("--save-teacher", o.save_teacher, "write the teacher backbone (safetensors), e.g. for dino_attention");
+  ssl_example::add_vit_fine_tune_options(app, o.fine_tune);
+  app.add_option("--fine-tune-cache", o.fine_tune_cache, "file caching the random-init ViT's fine-tuning accuracy");
   CLI11_PARSE(app, argc, argv);
   set_num_threads(threads);
+  if (o.fine_tune.epochs > 0 && encoder != "vit") {
+    std::fprintf(stderr, "--fine-tune-epochs needs --encoder vit (ConvNet-S methods: ssl_train --fine-tune-epochs)\n");
+    return 2;
+  }
   if (dinov2) {
     if (app.count("--koleo") == 0) o.koleo = 0.1f;
     if (app.count("--ibot") == 0 && encoder == "vit") o.ibot = 1.0f;

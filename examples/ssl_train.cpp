@@ -10,6 +10,7 @@
 //   ssl_train --method moco_v2 --minutes 15 --linear-probe     (T 0.2, queue 4096, m 0.99, shuffle-BN 8 groups)
 //   ssl_train --method simclr --minutes 15 --fine-tune 5        (AdamW, head lr 1e-3, encoder lr x0.1, cosine)
 //   ssl_train --method simclr --epochs 4 --minutes 60 --fine-tune-epochs 3   (epoch-bounded: load-independent)
+//   ssl_train --method simclr --epochs 4 --minutes 60 --fine-tune-epochs 30 --fine-tune-labels 0.01   (1% of the labels)
 // Methods: simclr, moco_v2, moco_v3, byol, simsiam. Encoders: convnet_s, resnet18 (CIFAR stem).
 // The other methods (DINO, MAE, MaskFeat, rotation, jigsaw, colorization, triplet) have their
 // own example programs with method-specific flags.
@@ -31,6 +32,8 @@ struct run_config {
   double fine_tune_minutes = 0;     // 0: no fine-tuning
   int fine_tune_epochs = 0;         // > 0: fine-tune for this many epochs (no time limit) instead
   float fine_tune_backbone = 0.1f;  // encoder lr multiplier while fine-tuning
+  double fine_tune_labels = 1.0;    // class-balanced fraction of the train labels to fine-tune on
+  float fine_tune_layer_decay = 1.0f;  // layer-wise lr decay over ConvNet-S's 4 stages (1: none)
   std::string csv, checkpoint, resume;
 };
 
@@ -71,8 +74,10 @@ double fine_tune_accuracy(const E& enc, const eval_data& d, const run_config& c)
   o.epochs = c.fine_tune_epochs > 0 ? c.fine_tune_epochs : 1000;
   o.budget_seconds = c.fine_tune_epochs > 0 ? 0.0 : c.fine_tune_minutes * 60;
   o.backbone_lr_scale = c.fine_tune_backbone;
+  o.layer_decay = c.fine_tune_layer_decay;
   o.seed = c.seed;
-  return eval::fine_tune(enc, d.train.images(), d.train.labels(), d.test.images(), d.test.labels(), o).report.test_accuracy;
+  const eval::labelled_subset labelled = eval::class_balanced_subset(d.train.images(), d.train.labels(), c.fine_tune_labels, c.seed);
+  return eval::fine_tune(enc, labelled.images, labelled.labels, d.test.images(), d.test.labels(), o).report.test_accuracy;
 }
 
 template <class M, class E>
@@ -106,8 +111,8 @@ int train_and_report(M& method, const eval_data& d, const scores& base, const E&
   if (c.fine_tune_minutes > 0 || c.fine_tune_epochs > 0) {
     const double ft = fine_tune_accuracy(method.encoder(), d, c);
     const double ft_random = fine_tune_accuracy(random_enc, d, c);
-    std::printf("fine-tune: %s %.2f%% (random init %.2f%%)   (%+.2f points)\n", name.c_str(), 100 * ft,
-                100 * ft_random, 100 * (ft - ft_random));
+    std::printf("fine-tune (%.4g%% labels): %s %.2f%% (random init %.2f%%)   (%+.2f points)\n", 100 * c.fine_tune_labels,
+                name.c_str(), 100 * ft, 100 * ft_random, 100 * (ft - ft_random));
   }
   return 0;
 }
@@ -193,6 +198,10 @@ int main(int argc, char** argv) {
                  "fine-tune for this many epochs instead of --fine-tune minutes (the result then does not depend on the machine's speed)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--fine-tune-backbone-lr", c.fine_tune_backbone, "encoder lr multiplier while fine-tuning (head lr 1e-3)");
+  app.add_option("--fine-tune-labels", c.fine_tune_labels,
+                 "fine-tune on this class-balanced fraction of the train labels (e.g. 0.01, 0.1; semi-supervised)");
+  app.add_option("--fine-tune-layer-decay", c.fine_tune_layer_decay,
+                 "layer-wise lr decay over the encoder's stages while fine-tuning (1: none)");
   CLI11_PARSE(app, argc, argv);
   if (app.count("--temperature") == 0 && method == "moco_v2") c.temperature = 0.2f;  // MoCo v2's T
   set_num_threads(threads);

@@ -5,9 +5,12 @@
 // example_support.hpp's test view pairs, and the random-init ViT-T/4 baselines, optionally cached in a
 // small text file keyed by seed (and "with/without probe"); and the masked-image-modelling training
 // recipe (WORKLOADS.md Q4: AdamW betas (0.9, 0.95), wd 0.05, lr 1e-3 after a linear warm-up over 100
-// steps, batch 256) with its command-line options.
+// steps, batch 256) with its command-line options; and supervised fine-tuning of the trained ViT
+// beside the random-init one (MAE's recipe scaled to ViT-T/4: layer-wise lr decay, drop path,
+// label smoothing), on all or a class-balanced fraction of the train labels.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -20,6 +23,8 @@
 #include <ssl/data/mnist.hpp>
 #include <ssl/encoders/vit.hpp>
 #include <ssl/eval/features.hpp>
+#include <ssl/eval/fine_tune.hpp>
+#include <ssl/eval/label_subset.hpp>
 #include <ssl/eval/knn.hpp>
 #include <ssl/eval/linear_probe.hpp>
 #include <ssl/methods/detail/method_parts.hpp>  // methods_detail::rows
@@ -271,7 +276,7 @@ struct vit_train_settings {
   int workers = 2;    // loader threads
   int threads = 2;    // compute threads
   bool probe = false;
-  std::string csv, checkpoint, baseline_cache;
+  std::string csv, checkpoint, resume, baseline_cache;
   std::string data_dir = ssl::data::fashion_mnist_dir();
 };
 
@@ -291,6 +296,9 @@ inline void add_vit_train_options(CLI::App& app, vit_train_settings& s) {
   app.add_option("--data", s.data_dir, "folder with the Fashion-MNIST IDX files");
   app.add_option("--csv", s.csv, "per-step CSV log");
   app.add_option("--checkpoint", s.checkpoint, "checkpoint file (safetensors), written at the end");
+  app.add_option("--resume", s.resume,
+                 "start from this checkpoint (same method and options); one whose run reached --epochs trains no "
+                 "further, so its encoder is evaluated (and fine-tuned) as it is");
   app.add_flag("--linear-probe", s.probe, "also fit linear probes (L-BFGS, a few minutes each)");
   app.add_option("--baseline-cache", s.baseline_cache,
                  "file caching the random-init ViT-T/4 scores (keyed by seed and with/without probe) and its "
@@ -317,11 +325,129 @@ ssl::train_summary train_with_adamw(M& method, const ssl::data::in_memory_datase
                    : ssl::linear_warmup(0.0f, s.lr, warmup);
   to.csv_log = s.csv;
   to.checkpoint_path = s.checkpoint;
+  to.resume_from = s.resume;
   const ssl::train_summary sum = ssl::train(method, opt, loader, to);
   std::printf("trained %lld steps (%.2f epochs) in %.0f s, %.0f img/s, final loss %.4f\n", (long long)sum.steps,
               double(sum.steps) / double(loader.steps_per_epoch()), sum.seconds, sum.images_per_second,
               sum.mean_loss_last_100);
   return sum;
+}
+
+/// Supervised fine-tuning of a pre-trained ViT-T/4 (eval::fine_tune): MAE's ViT-B recipe (AdamW,
+/// layer-wise lr decay, drop path 0.1, label smoothing 0.1, cosine after a 5% warm-up, global average
+/// pooling) scaled to a 6-block ViT (layer decay 0.75 instead of 0.65), with fine_tune_crop_flip(28),
+/// on a class-balanced fraction of the train labels (eval::class_balanced_subset), tested on all
+/// test images.
+struct vit_fine_tune_settings {
+  int64_t epochs = 0;         // epochs over the labelled subset; 0: no fine-tuning
+  double labels = 1.0;        // fraction of the train labels kept per class (0.01, 0.1: semi-supervised)
+  int64_t batch = 128;
+  float lr = 1e-3f;           // head lr; encoder layer l of L: lr * layer_decay^(L - 1 - l)
+  float layer_decay = 0.75f;  // 1: every layer at lr
+  float drop_path = 0.1f;     // stochastic depth of the last block (rising linearly over the blocks)
+  float label_smoothing = 0.1f;
+  std::string pool = "mean";  // feature fed to the new linear head: "mean" (MAE) or "cls"
+};
+
+inline void add_vit_fine_tune_options(CLI::App& app, vit_fine_tune_settings& f) {
+  app.add_option("--fine-tune-epochs", f.epochs,
+                 "then fine-tune the trained and the random-init ViT for this many epochs over the labelled train images (0: off)");
+  app.add_option("--fine-tune-labels", f.labels,
+                 "fraction of the train labels to fine-tune on, class-balanced (e.g. 0.1 or 0.01)");
+  app.add_option("--fine-tune-batch", f.batch, "fine-tuning batch size");
+  app.add_option("--fine-tune-lr", f.lr, "fine-tuning AdamW lr of the head (the encoder's layers decay from it)");
+  app.add_option("--layer-decay", f.layer_decay, "fine-tuning layer-wise lr decay (1: none)");
+  app.add_option("--fine-tune-drop-path", f.drop_path, "fine-tuning stochastic-depth rate of the last block");
+  app.add_option("--fine-tune-smoothing", f.label_smoothing, "fine-tuning label smoothing");
+  app.add_option("--fine-tune-pool", f.pool, "feature of the fine-tuned head: mean or cls")->check(CLI::IsMember({"mean", "cls"}));
+}
+
+/// The fine-tuning data: a class-balanced fraction of `train` (all of it at fraction 1).
+inline ssl::eval::labelled_subset fine_tune_subset(const ssl::data::in_memory_dataset& train, double fraction,
+                                                   uint64_t seed) {
+  return ssl::eval::class_balanced_subset(train.images(), train.labels(), fraction, seed);
+}
+
+/// Test top-1 of a copy of `enc` fine-tuned on `labelled` with the settings `f`.
+inline double fine_tune_vit(const ssl::vit<>& enc, const ssl::eval::labelled_subset& labelled,
+                            const ssl::data::in_memory_dataset& test, const vit_fine_tune_settings& f, uint64_t seed) {
+  ssl::vit<> copy = enc;
+  copy.set_pool(f.pool == "cls" ? ssl::vit_pool::cls : ssl::vit_pool::mean);
+  ssl::eval::fine_tune_options o;
+  o.epochs = f.epochs;
+  o.batch_size = f.batch;
+  o.lr = f.lr;
+  o.backbone_lr_scale = 1.0f;
+  o.layer_decay = f.layer_decay;
+  o.drop_path = f.drop_path;
+  o.label_smoothing = f.label_smoothing;
+  o.num_classes = 10;
+  o.augmentation = ssl::eval::fine_tune_crop_flip(int(test.height()));
+  o.seed = seed;
+  const auto r = ssl::eval::fine_tune(std::move(copy), labelled.images, labelled.labels, test.images(), test.labels(), o);
+  std::printf("  fine-tuned %lld steps (%.1f epochs) in %.0f s, last-epoch train loss %.3f, train top-1 %.2f%%\n",
+              (long long)r.report.steps, r.report.epochs, r.report.seconds, r.report.train_loss,
+              100 * r.report.train_accuracy);
+  return r.report.test_accuracy;
+}
+
+namespace detail {
+// One fine-tuning cache line: "vit-t4-finetune <seed> <registers> <layer_scale> <labels> <epochs> <batch> <lr>
+// <layer_decay> <drop_path> <smoothing> <pool> <accuracy>", kept beside the other lines of the cache.
+inline constexpr const char* vit_fine_tune_cache_tag = "vit-t4-finetune";
+inline std::string vit_fine_tune_key(const ssl::vit_options& arch, const vit_fine_tune_settings& f, uint64_t seed) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%s %llu %lld %.9g %.9g %lld %lld %.9g %.9g %.9g %.9g %s", vit_fine_tune_cache_tag,
+                (unsigned long long)seed, (long long)arch.registers, double(arch.layer_scale), f.labels,
+                (long long)f.epochs, (long long)f.batch, double(f.lr), double(f.layer_decay), double(f.drop_path),
+                double(f.label_smoothing), f.pool.c_str());
+  return buf;
+}
+}  // namespace detail
+
+/// Fine-tunes `trained` and the random-init ViT of its architecture (vit<>(trained.options(), rng(seed))) with
+/// the settings `f` and prints
+///   "fine-tune (P% labels, n images, E epochs, layer decay D, drop path R, <pool>): <name> X%  (random init Y%, +Z points)".
+/// The random-init accuracy is read from `cache` when it holds a line with the same key, otherwise
+/// measured and added there. Nothing happens when f.epochs is 0.
+inline void report_vit_fine_tune(const char* name, const ssl::vit<>& trained, const ssl::data::in_memory_dataset& train, const ssl::data::in_memory_dataset& test,
+                                 const vit_fine_tune_settings& f, uint64_t seed, const std::string& cache) {
+  if (f.epochs <= 0) return;
+  const ssl::eval::labelled_subset labelled = fine_tune_subset(train, f.labels, seed);
+  std::printf("fine-tuning %s on %lld labelled images (%.4g of each class)\n", name, (long long)labelled.labels.size(),
+              f.labels);
+  const double acc = fine_tune_vit(trained, labelled, test, f, seed);
+
+  const ssl::vit_options& arch = trained.options();
+  const std::string key = detail::vit_fine_tune_key(arch, f, seed);
+  std::vector<std::string> kept;  // the cache's other lines
+  double base = -1;
+  if (!cache.empty()) {
+    std::ifstream in(cache);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind(key + " ", 0) == 0 && base < 0) {
+        base = std::stod(line.substr(key.size() + 1));
+        continue;
+      }
+      if (!line.empty()) kept.push_back(line);
+    }
+  }
+  if (base < 0) {
+    std::printf("fine-tuning the random-init ViT the same way\n");
+    base = fine_tune_vit(ssl::vit<>(arch, ssl::rng(seed)), labelled, test, f, seed);
+  }
+  if (!cache.empty()) {
+    std::ofstream out(cache, std::ios::trunc);
+    for (const auto& l : kept) out << l << '\n';
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " %.6f", base);
+    out << key << buf << '\n';
+  }
+  std::printf("fine-tune (%.4g%% labels, %lld images, %lld epochs, layer decay %.3g, drop path %.3g, %s): %s %.2f%%  "
+              "(random init %.2f%%, %+.2f points)\n",
+              100 * f.labels, (long long)labelled.labels.size(), (long long)f.epochs, double(f.layer_decay),
+              double(f.drop_path), f.pool.c_str(), name, 100 * acc, 100 * base, 100 * (acc - base));
 }
 
 }  // namespace ssl_example

@@ -4,6 +4,7 @@
 #include "eval/collapse_monitor.hpp"
 #include "eval/fine_tune.hpp"
 #include "eval/knn.hpp"
+#include "eval/label_subset.hpp"
 #include "eval/labels.hpp"
 #include "eval/lbfgs.hpp"
 #include "eval/linear_probe.hpp"

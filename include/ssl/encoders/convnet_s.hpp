@@ -10,6 +10,7 @@
 // stage i's conv is "<3i>.weight", its BN "<3i+1>.weight" / "<3i+1>.bias" (buffers likewise), so a
 // state dict of that PyTorch model maps one-to-one. BN and ReLU run as one fused pass.
 #include <array>
+#include <charconv>
 #include <string>
 #include <utility>
 #include <vector>
@@ -89,6 +90,20 @@ class convnet_s {
     tensor<B> h = bn_[0].infer(conv_[0].infer(x));
     for (int i = 1; i < stages; ++i) h = bn_[i].infer(conv_[i].infer(h));
     return pool_.infer(h);
+  }
+
+  /// Layer ids for layer-wise lr decay: stage i (its conv "3i.*" and BN "3i+1.*") is layer i.
+  int64_t layer_count() const { return stages; }
+  int64_t layer_of(const std::string& name) const {
+    const size_t dot = name.find('.');
+    int64_t k = -1;
+    if (dot != std::string::npos) {
+      const auto r = std::from_chars(name.data(), name.data() + dot, k);
+      if (r.ec == std::errc() && r.ptr == name.data() + dot && k >= 0 && k < 3 * stages && k % 3 != 2) return k / 3;
+    }
+    check<value_error>(false, "convnet_s::layer_of: expected a parameter name of ConvNet-S (<3i or 3i+1>.*, i < ",
+                       stages, "), got '", name, "'");
+    return -1;
   }
 
   void collect(param_list<B>& out, const std::string& prefix) {

@@ -64,6 +64,18 @@ class resnet {
   const resnet_options& options() const { return opt_; }
   int64_t feature_dim() const { return widths.back(); }
   basic_block<B>& block(size_t i) { return blocks_[i]; }
+
+  /// Layer ids for layer-wise lr decay: 0 the stem (conv1.*, bn1.*), s the stage layer<s>.* (1..4).
+  int64_t layer_count() const { return 5; }
+  int64_t layer_of(const std::string& name) const {
+    if (name.starts_with("conv1.") || name.starts_with("bn1.")) return 0;
+    for (size_t i = 0; i < names_.size(); ++i)
+      if (name.size() > names_[i].size() && name.starts_with(names_[i]) && name[names_[i].size()] == '.')
+        return names_[i][5] - '0';  // "layer<s>.<j>"
+    check<value_error>(false, "resnet::layer_of: expected a parameter name of this ResNet (conv1.*, bn1.*, "
+                              "layer<1..4>.<j>.*), got '", name, "'");
+    return -1;
+  }
   size_t num_blocks() const { return blocks_.size(); }
 
   output<saved_type, B> forward(const tensor<B>& x) {

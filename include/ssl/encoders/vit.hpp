@@ -26,6 +26,7 @@
 // and cls_attention(x) (DINO attention maps).
 // Backends: vit<cuda> (under nvcc) runs the same paths with the device token ops; token masks stay
 // host index lists (uploaded by ops::gather_tokens / scatter_tokens).
+#include <charconv>
 #include <concepts>
 #include <string>
 #include <utility>
@@ -121,6 +122,39 @@ class vit {
   /// Patch tokens at the base resolution (49 for ViT-T/4).
   int64_t num_patches() const { return pos_.options().grid_h * pos_.options().grid_w; }
   vit_pool pool() const { return pool_; }
+
+  /// Stochastic depth from now on: block i drops its branches with rate * i / (depth - 1), as
+  /// vit_options::drop_path (e.g. 0.1 to fine-tune a pretrained encoder, as MAE does).
+  void set_drop_path(float rate) {
+    check<value_error>(rate >= 0.0f && rate < 1.0f, "vit::set_drop_path: expected a rate in [0, 1), got ", rate);
+    const int64_t L = opt_.depth;
+    for (int64_t i = 0; i < L; ++i) blocks_[size_t(i)].set_drop_path(L > 1 ? rate * float(i) / float(L - 1) : rate);
+    opt_.drop_path = rate;
+  }
+
+  /// Layer ids for layer-wise lr decay (BEiT; MAE's and DINOv2's fine-tuning), depth + 2 of them:
+  /// 0 the embeddings (patch_embed.*, cls_token, pos_embed, register_tokens, mask_token),
+  /// 1 + i the block blocks.i.*, depth + 1 the final norm.*.
+  int64_t layer_count() const { return opt_.depth + 2; }
+  int64_t layer_of(const std::string& name) const {
+    if (name == "cls_token" || name == "pos_embed" || (name == "mask_token" && opt_.mask_token) ||
+        (name == "register_tokens" && opt_.registers > 0) || name.starts_with("patch_embed."))
+      return 0;
+    if (name.starts_with("norm.")) return opt_.depth + 1;
+    if (name.starts_with("blocks.")) {
+      const size_t dot = name.find('.', 7);
+      int64_t i = -1;
+      const char* first = name.data() + 7;
+      const char* last = name.data() + (dot == std::string::npos ? name.size() : dot);
+      const auto r = std::from_chars(first, last, i);
+      if (r.ec == std::errc() && r.ptr == last && dot != std::string::npos && i >= 0 && i < opt_.depth) return 1 + i;
+    }
+    check<value_error>(false, "vit::layer_of: expected a parameter name of this ViT (patch_embed.*, cls_token, "
+                              "pos_embed, blocks.<0..", opt_.depth - 1, ">.*, norm.*",
+                       opt_.registers > 0 ? ", register_tokens" : "", opt_.mask_token ? ", mask_token" : "",
+                       "), got '", name, "'");
+    return -1;
+  }
   /// Which token(s) forward / infer return as the feature: [CLS] or the mean of the patch tokens.
   void set_pool(vit_pool p) { pool_ = p; }
 

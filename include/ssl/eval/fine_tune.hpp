@@ -11,6 +11,12 @@
 // Update: AdamW; head lr = lr, encoder lr = lr * backbone_lr_scale; weight decay on weights only
 //         (biases and norm parameters get none). backbone_lr_scale = 0 freezes the encoder: it then
 //         runs in eval mode (infer, no backward), i.e. a linear head trained by AdamW on frozen features.
+//         layer_decay < 1 (a LayeredEncoder: vit, convnet_s, resnet): layer-wise lr decay, an encoder
+//         parameter at layer l of L gets lr * backbone_lr_scale * layer_decay^(L - 1 - l)
+//         (optim/layer_decay.hpp; MAE fine-tunes ViT-B with 0.75 and backbone scale 1).
+//         drop_path >= 0 (an encoder with set_drop_path: vit): stochastic depth while fine-tuning
+//         (MAE: 0.1 for ViT-B); the test pass is in eval mode and drops nothing.
+// Few labels: fine-tune on eval::class_balanced_subset(...) of the train set (label_subset.hpp).
 // Schedule (per step t, run progress p = max(t / planned_steps, elapsed / budget_seconds) in [0, 1]):
 //         warm-up  lr(p) = base * p / w                        for p < w = warmup_fraction
 //         cosine   lr(p) = base * (1 + cos(pi (p - w) / (1 - w))) / 2      (or constant: base)
@@ -36,6 +42,7 @@
 #include "../losses/cross_entropy.hpp"
 #include "../nn/linear.hpp"
 #include "../optim/adamw.hpp"
+#include "../optim/layer_decay.hpp"
 #include "features.hpp"
 #include "labels.hpp"
 
@@ -55,6 +62,8 @@ struct fine_tune_options {
   int64_t batch_size = 256;
   float lr = 1e-3f;                  // AdamW base lr of the head
   float backbone_lr_scale = 0.1f;    // encoder lr = lr * backbone_lr_scale (0 freezes the encoder)
+  float layer_decay = 1.0f;          // < 1: layer-wise lr decay over the encoder's layers (LayeredEncoder)
+  float drop_path = -1.0f;           // >= 0: the encoder's stochastic-depth rate while fine-tuning (vit); < 0 keeps it
   float weight_decay = 0.05f;        // AdamW decoupled decay of weights (not biases / norms)
   fine_tune_schedule schedule = fine_tune_schedule::cosine;
   double warmup_fraction = 0.05;     // linear warm-up over this fraction of the run
@@ -198,6 +207,14 @@ fine_tune_result<E> fine_tune(E encoder, const tensor<cpu>& train_images, std::s
   check(o.lr > 0.0f, "fine_tune: expected lr > 0, got ", o.lr);
   check(o.backbone_lr_scale >= 0.0f, "fine_tune: expected backbone_lr_scale >= 0, got ", o.backbone_lr_scale);
   check(o.weight_decay >= 0.0f, "fine_tune: expected weight_decay >= 0, got ", o.weight_decay);
+  check(o.layer_decay > 0.0f && o.layer_decay <= 1.0f, "fine_tune: expected layer_decay in (0, 1] (1: none), got ",
+        o.layer_decay);
+  if constexpr (!LayeredEncoder<E>)
+    check(o.layer_decay == 1.0f, "fine_tune: layer_decay ", o.layer_decay, " needs an encoder with layer ids "
+          "(layer_count / layer_of: vit, convnet_s, resnet); this one has none: use layer_decay 1");
+  if constexpr (!requires(E& e) { e.set_drop_path(0.1f); })
+    check(o.drop_path < 0.0f, "fine_tune: drop_path ", o.drop_path, " needs an encoder with stochastic depth "
+          "(set_drop_path: vit); this one has none: use drop_path -1");
   check(o.warmup_fraction >= 0 && o.warmup_fraction < 1, "fine_tune: expected warmup_fraction in [0, 1), got ",
         o.warmup_fraction);
   const int K = o.num_classes > 0 ? o.num_classes : detail::max_label(train_labels, "fine_tune train labels") + 1;
@@ -218,11 +235,16 @@ fine_tune_result<E> fine_tune(E encoder, const tensor<cpu>& train_images, std::s
   fc.collect(params, "head");
   const auto in_encoder = [](const std::string& n) { return n.rfind("encoder.", 0) == 0; };
   const float s = o.backbone_lr_scale;
-  std::vector<param_group> groups{
-      {"encoder_weights", [=](const std::string& n, param_kind k) { return in_encoder(n) && k == param_kind::weight; }, s, 1.0f},
-      {"encoder_no_decay", [=](const std::string& n, param_kind) { return in_encoder(n); }, s, 0.0f},
-      {"head_no_decay", [](const std::string&, param_kind k) { return k != param_kind::weight; }, 1.0f, 0.0f}};
+  std::vector<param_group> groups;
+  if constexpr (LayeredEncoder<E>)
+    if (o.layer_decay < 1.0f) groups = layer_decay_groups(enc, "encoder", o.layer_decay, s);
+  if (groups.empty())
+    groups = {{"encoder_weights", [=](const std::string& n, param_kind k) { return in_encoder(n) && k == param_kind::weight; }, s, 1.0f},
+              {"encoder_no_decay", [=](const std::string& n, param_kind) { return in_encoder(n); }, s, 0.0f}};
+  groups.push_back({"head_no_decay", [](const std::string&, param_kind k) { return k != param_kind::weight; }, 1.0f, 0.0f});
   adamw opt(params, {.lr = o.lr, .weight_decay = o.weight_decay}, std::move(groups));
+  if constexpr (requires(E& e) { e.set_drop_path(0.1f); })
+    if (o.drop_path >= 0.0f) enc.set_drop_path(o.drop_path);
   const cross_entropy criterion(o.label_smoothing);
 
   // ---- training

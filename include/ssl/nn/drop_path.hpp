@@ -35,6 +35,11 @@ class drop_path {
   }
 
   float p() const { return p_; }
+  /// A new drop probability (e.g. stochastic depth switched on to fine-tune a pretrained encoder).
+  void set_p(float p) {
+    check<value_error>(p >= 0.0f && p < 1.0f, "drop_path: expected a drop probability in [0, 1), got ", p);
+    p_ = p;
+  }
   uint64_t calls() const { return calls_; }
   void set_calls(uint64_t k) { calls_ = k; }
 

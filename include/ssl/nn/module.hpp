@@ -100,6 +100,17 @@ concept Encoder = Module<M> && requires(const M m) {
   { m.feature_dim() } -> std::convertible_to<int64_t>;
 };
 
+/// LayeredEncoder: an Encoder whose parameters are ordered in depth, for layer-wise learning-rate
+/// decay (optim/layer_decay.hpp). Ids run from 0 (the input side: embeddings, stem) to
+/// layer_count() - 1 (the output side); layer_of(name) is the id of a parameter named as
+/// collect(out, "") names it, and a name the encoder does not have is a value_error.
+/// Satisfied by convnet_s, resnet, vit.
+template <class M>
+concept LayeredEncoder = Encoder<M> && requires(const M m, const std::string& name) {
+  { m.layer_count() } -> std::convertible_to<int64_t>;
+  { m.layer_of(name) } -> std::convertible_to<int64_t>;
+};
+
 /// Head: a Module mapping (B, in_dim) features to (B, out_dim), opting in by `is_head = true`
 /// (encoders and heads have the same shape; the tag tells them apart).
 /// Satisfied by projection_mlp, prediction_mlp, dino_head.

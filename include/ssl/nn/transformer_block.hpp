@@ -70,6 +70,12 @@ class transformer_block {
   }
 
   const transformer_block_options& options() const { return opt_; }
+  /// Stochastic depth of both residual branches from now on (their random streams are kept).
+  void set_drop_path(float p) {
+    drop1_.set_p(p);
+    drop2_.set_p(p);
+    opt_.drop_path = p;
+  }
   multi_head_attention<B>& attn() { return attn_; }
   const multi_head_attention<B>& attn() const { return attn_; }
   bool has_layer_scale() const { return opt_.layer_scale > 0.0f; }
