@@ -10,7 +10,7 @@
 //   ssl_train --method moco_v2 --minutes 15 --linear-probe     (T 0.2, queue 4096, m 0.99, shuffle-BN 8 groups)
 //   ssl_train --method simclr --minutes 15 --fine-tune 5        (AdamW, head lr 1e-3, encoder lr x0.1, cosine)
 //   ssl_train --method simclr --epochs 4 --minutes 60 --fine-tune-epochs 3   (epoch-bounded: load-independent)
-//   ssl_train --method simclr --epochs 4 --minutes 60 --fine-tune-epochs 30 --fine-tune-labels 0.01   (1% of the labels)
+//   ssl_train --method simclr --epochs 4 --minutes 60 --fine-tune-epochs 30 --fine-tune-labels 0.01   (1% of the labels; --fine-tune-batch 64 suits 600 images)
 // Methods: simclr, moco_v2, moco_v3, byol, simsiam. Encoders: convnet_s, resnet18 (CIFAR stem).
 // The other methods (DINO, MAE, MaskFeat, rotation, jigsaw, colorization, triplet) have their
 // own example programs with method-specific flags.
@@ -33,6 +33,7 @@ struct run_config {
   int fine_tune_epochs = 0;         // > 0: fine-tune for this many epochs (no time limit) instead
   float fine_tune_backbone = 0.1f;  // encoder lr multiplier while fine-tuning
   double fine_tune_labels = 1.0;    // class-balanced fraction of the train labels to fine-tune on
+  int64_t fine_tune_batch = 256;
   float fine_tune_layer_decay = 1.0f;  // layer-wise lr decay over ConvNet-S's 4 stages (1: none)
   std::string csv, checkpoint, resume;
 };
@@ -75,6 +76,7 @@ double fine_tune_accuracy(const E& enc, const eval_data& d, const run_config& c)
   o.budget_seconds = c.fine_tune_epochs > 0 ? 0.0 : c.fine_tune_minutes * 60;
   o.backbone_lr_scale = c.fine_tune_backbone;
   o.layer_decay = c.fine_tune_layer_decay;
+  o.batch_size = c.fine_tune_batch;
   o.seed = c.seed;
   const eval::labelled_subset labelled = eval::class_balanced_subset(d.train.images(), d.train.labels(), c.fine_tune_labels, c.seed);
   return eval::fine_tune(enc, labelled.images, labelled.labels, d.test.images(), d.test.labels(), o).report.test_accuracy;
@@ -200,6 +202,7 @@ int main(int argc, char** argv) {
   app.add_option("--fine-tune-backbone-lr", c.fine_tune_backbone, "encoder lr multiplier while fine-tuning (head lr 1e-3)");
   app.add_option("--fine-tune-labels", c.fine_tune_labels,
                  "fine-tune on this class-balanced fraction of the train labels (e.g. 0.01, 0.1; semi-supervised)");
+  app.add_option("--fine-tune-batch", c.fine_tune_batch, "fine-tuning batch size");
   app.add_option("--fine-tune-layer-decay", c.fine_tune_layer_decay,
                  "layer-wise lr decay over the encoder's stages while fine-tuning (1: none)");
   CLI11_PARSE(app, argc, argv);

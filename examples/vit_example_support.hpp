@@ -101,6 +101,40 @@ inline vit_scores evaluate_vit(const ssl::vit<>& enc, const ssl::data::in_memory
 }
 
 namespace detail {
+/// What a cache reader makes of one line of a small text cache file: keep it, take it as the answer
+/// (the first such line wins; it is kept too), or drop it (a stale entry the caller will replace).
+enum class cache_verdict { keep, take, drop };
+
+/// The cache file's lines, judged one by one: `answer` the first line judged `take` (empty: none),
+/// `kept` every non-empty line not dropped (to be written back with a new entry). No file: nothing.
+struct cache_lines {
+  std::string answer;
+  std::vector<std::string> kept;
+};
+template <class Judge>
+cache_lines read_cache(const std::string& path, Judge&& judge) {
+  cache_lines c;
+  if (path.empty()) return c;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const cache_verdict v = judge(line);
+    if (v == cache_verdict::drop) continue;
+    if (v == cache_verdict::take && c.answer.empty()) c.answer = line;
+    c.kept.push_back(line);
+  }
+  return c;
+}
+
+/// Rewrites the cache file: the `kept` lines, then `entry` (nothing when `path` is empty).
+inline void write_cache(const std::string& path, const std::vector<std::string>& kept, const std::string& entry) {
+  if (path.empty()) return;
+  std::ofstream out(path, std::ios::trunc);
+  for (const auto& l : kept) out << l << '\n';
+  out << entry << '\n';
+}
+
 // One cache line: "vit-t4 <seed> <probe 0|1> <knn_cls> <knn_mean> <linear_cls> <linear_mean>".
 // Other lines are kept as they are when the file is rewritten. (Do not share the file with
 // example_support.hpp's ConvNet-S cache: that one reads only its first line and rewrites the file.)
@@ -121,33 +155,26 @@ inline bool parse_vit_cache_line(const std::string& line, uint64_t& seed, int& p
 inline vit_scores random_init_vit_scores(const ssl::data::in_memory_dataset& train,
                                          const ssl::data::in_memory_dataset& test, uint64_t seed, bool probe,
                                          const std::string& cache) {
-  std::vector<std::string> kept;  // the cache's other lines
-  if (!cache.empty()) {
-    std::ifstream in(cache);
-    std::string line;
-    while (std::getline(in, line)) {
-      uint64_t s = 0;
-      int p = 0;
-      vit_scores v;
-      if (detail::parse_vit_cache_line(line, s, p, v) && s == seed) {
-        if (p == 1 || !probe) {
-          if (!probe) v.linear_cls = v.linear_mean = -1;
-          return v;
-        }
-        continue;  // without probes: replaced below by the entry with probes
-      }
-      if (!line.empty()) kept.push_back(line);
-    }
+  // an entry with probes also answers a request without; one without is replaced by one with
+  const detail::cache_lines lines = detail::read_cache(cache, [&](const std::string& line) {
+    uint64_t s = 0;
+    int p = 0;
+    vit_scores v;
+    if (!detail::parse_vit_cache_line(line, s, p, v) || s != seed) return detail::cache_verdict::keep;
+    return p == 1 || !probe ? detail::cache_verdict::take : detail::cache_verdict::drop;
+  });
+  uint64_t s = 0;
+  int p = 0;
+  vit_scores v;
+  if (!lines.answer.empty() && detail::parse_vit_cache_line(lines.answer, s, p, v)) {
+    if (!probe) v.linear_cls = v.linear_mean = -1;
+    return v;
   }
-  const vit_scores v = evaluate_vit(ssl::vit<>(ssl::vit_options::tiny4(), ssl::rng(seed)), train, test, probe);
-  if (!cache.empty()) {
-    std::ofstream out(cache, std::ios::trunc);
-    for (const auto& l : kept) out << l << '\n';
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "%s %llu %d %.6f %.6f %.6f %.6f", detail::vit_cache_tag, (unsigned long long)seed,
-                  int(probe), v.knn_cls, v.knn_mean, v.linear_cls, v.linear_mean);
-    out << buf << '\n';
-  }
+  v = evaluate_vit(ssl::vit<>(ssl::vit_options::tiny4(), ssl::rng(seed)), train, test, probe);
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%s %llu %d %.6f %.6f %.6f %.6f", detail::vit_cache_tag, (unsigned long long)seed,
+                int(probe), v.knn_cls, v.knn_mean, v.linear_cls, v.linear_mean);
+  detail::write_cache(cache, lines.kept, buf);
   return v;
 }
 
@@ -212,30 +239,24 @@ inline constexpr const char* vit_geometry_cache_tag = "vit-t4-geometry";
 /// and added there (full precision; only alignment and uniformity are kept). An empty `cache` always measures.
 inline vit_geometry random_init_vit_geometry(const ssl::eval::view_pairs& pairs, uint64_t seed,
                                              const std::string& cache) {
-  std::vector<std::string> kept;  // the cache's other lines
-  if (!cache.empty()) {
-    std::ifstream in(cache);
-    std::string line;
-    while (std::getline(in, line)) {
-      std::istringstream l(line);
-      std::string tag;
-      uint64_t s = 0;
-      vit_geometry g;
-      if (l >> tag >> s >> g.cls.alignment >> g.cls.uniformity >> g.mean.alignment >> g.mean.uniformity &&
-          tag == detail::vit_geometry_cache_tag && s == seed)
-        return g;
-      if (!line.empty()) kept.push_back(line);
-    }
-  }
-  const vit_geometry g = vit_view_geometry(ssl::vit<>(ssl::vit_options::tiny4(), ssl::rng(seed)), pairs);
-  if (!cache.empty()) {
-    std::ofstream out(cache, std::ios::trunc);
-    for (const auto& l : kept) out << l << '\n';
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "%s %llu %.17g %.17g %.17g %.17g", detail::vit_geometry_cache_tag,
-                  (unsigned long long)seed, g.cls.alignment, g.cls.uniformity, g.mean.alignment, g.mean.uniformity);
-    out << buf << '\n';
-  }
+  const auto parse = [&](const std::string& line, vit_geometry& g) {
+    std::istringstream l(line);
+    std::string tag;
+    uint64_t s = 0;
+    return l >> tag >> s >> g.cls.alignment >> g.cls.uniformity >> g.mean.alignment >> g.mean.uniformity &&
+           tag == detail::vit_geometry_cache_tag && s == seed;
+  };
+  const detail::cache_lines lines = detail::read_cache(cache, [&](const std::string& line) {
+    vit_geometry g;
+    return parse(line, g) ? detail::cache_verdict::take : detail::cache_verdict::keep;
+  });
+  vit_geometry g;
+  if (!lines.answer.empty() && parse(lines.answer, g)) return g;
+  g = vit_view_geometry(ssl::vit<>(ssl::vit_options::tiny4(), ssl::rng(seed)), pairs);
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%s %llu %.17g %.17g %.17g %.17g", detail::vit_geometry_cache_tag,
+                (unsigned long long)seed, g.cls.alignment, g.cls.uniformity, g.mean.alignment, g.mean.uniformity);
+  detail::write_cache(cache, lines.kept, buf);
   return g;
 }
 
@@ -420,29 +441,18 @@ inline void report_vit_fine_tune(const char* name, const ssl::vit<>& trained, co
 
   const ssl::vit_options& arch = trained.options();
   const std::string key = detail::vit_fine_tune_key(arch, f, seed);
-  std::vector<std::string> kept;  // the cache's other lines
-  double base = -1;
-  if (!cache.empty()) {
-    std::ifstream in(cache);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind(key + " ", 0) == 0 && base < 0) {
-        base = std::stod(line.substr(key.size() + 1));
-        continue;
-      }
-      if (!line.empty()) kept.push_back(line);
-    }
-  }
-  if (base < 0) {
+  const detail::cache_lines lines = detail::read_cache(cache, [&](const std::string& line) {
+    return line.rfind(key + " ", 0) == 0 ? detail::cache_verdict::take : detail::cache_verdict::keep;
+  });
+  double base = 0;
+  if (!lines.answer.empty()) {
+    base = std::stod(lines.answer.substr(key.size() + 1));
+  } else {
     std::printf("fine-tuning the random-init ViT the same way\n");
     base = fine_tune_vit(ssl::vit<>(arch, ssl::rng(seed)), labelled, test, f, seed);
-  }
-  if (!cache.empty()) {
-    std::ofstream out(cache, std::ios::trunc);
-    for (const auto& l : kept) out << l << '\n';
     char buf[64];
     std::snprintf(buf, sizeof buf, " %.6f", base);
-    out << key << buf << '\n';
+    detail::write_cache(cache, lines.kept, key + buf);
   }
   std::printf("fine-tune (%.4g%% labels, %lld images, %lld epochs, layer decay %.3g, drop path %.3g, %s): %s %.2f%%  "
               "(random init %.2f%%, %+.2f points)\n",
