@@ -348,6 +348,11 @@ ssl::train_summary train_with_adamw(M& method, const ssl::data::in_memory_datase
   to.checkpoint_path = s.checkpoint;
   to.resume_from = s.resume;
   const ssl::train_summary sum = ssl::train(method, opt, loader, to);
+  if (sum.epochs_started == 0) {  // resumed from a finished run
+    std::printf("resumed at step %lld (%.2f epochs): nothing left to train\n", (long long)sum.steps,
+                double(sum.steps) / double(loader.steps_per_epoch()));
+    return sum;
+  }
   std::printf("trained %lld steps (%.2f epochs) in %.0f s, %.0f img/s, final loss %.4f\n", (long long)sum.steps,
               double(sum.steps) / double(loader.steps_per_epoch()), sum.seconds, sum.images_per_second,
               sum.mean_loss_last_100);
