@@ -12,6 +12,8 @@
 #include <cstdio>
 #include <ssl/ssl.hpp>
 
+#include "vit_example_support.hpp"  // load_vit_backbone
+
 using namespace ssl;
 
 int main(int argc, char** argv) {
@@ -37,19 +39,8 @@ int main(int argc, char** argv) {
 
   vit<> backbone(vit_options::tiny4(), rng(seed));
   if (!checkpoint.empty()) {
-    const auto content = load_safetensors(checkpoint);
-    // DINOv2's ViT parts are read off the checkpoint: register_tokens (1, R, D) and blocks.*.ls*.gamma.
-    vit_options vo = vit_options::tiny4();
-    for (const auto& [n, t] : content.tensors) {
-      if (n == "register_tokens" && t.rank() == 3) vo.registers = t.dim(1);
-      if (n == "blocks.0.ls1.gamma") vo.layer_scale = 1e-5f;  // any positive init: the values are loaded
-    }
-    backbone = vit<>(vo, rng(seed));
-    for (auto& r : parameters(backbone)) {
-      const tensor<cpu>& t = content.at(r.name);
-      expect_shape(t, r.p->value.shape(), ("checkpoint tensor " + r.name).c_str());
-      r.p->value = t;
-    }
+    backbone = ssl_example::load_vit_backbone(checkpoint, seed);
+    const vit_options& vo = backbone.options();
     std::printf("loaded the teacher backbone from %s (%lld registers%s)\n", checkpoint.c_str(),
                 (long long)vo.registers, vo.layer_scale > 0 ? ", LayerScale" : "");
   } else {

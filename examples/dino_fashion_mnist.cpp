@@ -14,6 +14,8 @@
 //   dino_fashion_mnist --encoder vit --dinov2 --registers 4 --layer-scale 1e-5   (+ DINOv2's ViT parts)
 //   dino_fashion_mnist --encoder vit --dinov2 --max-steps 700 --fine-tune-epochs 50 --fine-tune-labels 0.01
 //       --fine-tune-batch 64 --fine-tune-pool cls     (then fine-tunes the teacher and the random init on 1% of the labels)
+//   dino_fashion_mnist --fine-tune-from dino_vit.safetensors --fine-tune-epochs 50 --fine-tune-labels 0.01
+//       (no pre-training: fine-tunes a teacher written by --save-teacher)
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <ssl/ssl.hpp>
@@ -204,8 +206,12 @@ int main(int argc, char** argv) {
   app.add_option("--save-teacher", o.save_teacher, "write the teacher backbone (safetensors), e.g. for dino_attention");
   ssl_example::add_vit_fine_tune_options(app, o.fine_tune);
   app.add_option("--fine-tune-cache", o.fine_tune_cache, "file caching the random-init ViT's fine-tuning accuracy");
+  std::string fine_tune_from;
+  app.add_option("--fine-tune-from", fine_tune_from,
+                 "skip pre-training: fine-tune the ViT teacher backbone in this file (from --save-teacher) and the random init");
   CLI11_PARSE(app, argc, argv);
   set_num_threads(threads);
+  if (!fine_tune_from.empty()) encoder = "vit";  // --save-teacher writes ViT backbones only for fine-tuning
   if (o.fine_tune.epochs > 0 && encoder != "vit") {
     std::fprintf(stderr, "--fine-tune-epochs needs --encoder vit (ConvNet-S methods: ssl_train --fine-tune-epochs)\n");
     return 2;
@@ -226,6 +232,22 @@ int main(int argc, char** argv) {
 
   const auto train = data::load_fashion_mnist(data::split::train, data_dir);
   const auto test = data::load_fashion_mnist(data::split::test, data_dir);
+  if (!fine_tune_from.empty()) {  // one pre-training (--save-teacher), several fine-tunings
+    if (o.fine_tune.epochs <= 0) {
+      std::fprintf(stderr, "--fine-tune-from needs --fine-tune-epochs > 0\n");
+      return 2;
+    }
+    try {
+      const vit<> teacher = ssl_example::load_vit_backbone(fine_tune_from, o.seed);
+      std::printf("loaded the ViT teacher backbone from %s\n", fine_tune_from.c_str());
+      ssl_example::report_vit_fine_tune(("teacher of " + fine_tune_from).c_str(), teacher, train, test, o.fine_tune,
+                                        o.seed, o.fine_tune_cache);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 1;
+    }
+    return 0;
+  }
   const eval_sets sets{first_n(train, eval_train), first_n(test, eval_test)};
   std::printf("Fashion-MNIST: %lld train, %lld test images (k-NN on %lld / %lld)\n", (long long)train.size(),
               (long long)test.size(), (long long)sets.train.size(), (long long)sets.test.size());

@@ -35,6 +35,9 @@ struct run_config {
   double fine_tune_labels = 1.0;    // class-balanced fraction of the train labels to fine-tune on
   int64_t fine_tune_batch = 256;
   float fine_tune_layer_decay = 1.0f;  // layer-wise lr decay over ConvNet-S's 4 stages (1: none)
+  bool fine_tune_augment = false;   // random resized crop (0.5, 1) + flip while fine-tuning
+  float fine_tune_reprob = 0.0f;    // and random erasing with this probability (implies the crop + flip)
+  float fine_tune_mixup = 0.0f, fine_tune_cutmix = 0.0f;  // mixing alphas (0: off)
   std::string csv, checkpoint, resume;
 };
 
@@ -77,6 +80,10 @@ double fine_tune_accuracy(const E& enc, const eval_data& d, const run_config& c)
   o.backbone_lr_scale = c.fine_tune_backbone;
   o.layer_decay = c.fine_tune_layer_decay;
   o.batch_size = c.fine_tune_batch;
+  o.mixup_alpha = c.fine_tune_mixup;
+  o.cutmix_alpha = c.fine_tune_cutmix;
+  if (c.fine_tune_augment || c.fine_tune_reprob > 0)
+    o.augmentation = eval::fine_tune_crop_flip(int(d.train.height()), 0.5f, c.fine_tune_reprob);
   o.seed = c.seed;
   const eval::labelled_subset labelled = eval::class_balanced_subset(d.train.images(), d.train.labels(), c.fine_tune_labels, c.seed);
   return eval::fine_tune(enc, labelled.images, labelled.labels, d.test.images(), d.test.labels(), o).report.test_accuracy;
@@ -205,6 +212,11 @@ int main(int argc, char** argv) {
   app.add_option("--fine-tune-batch", c.fine_tune_batch, "fine-tuning batch size");
   app.add_option("--fine-tune-layer-decay", c.fine_tune_layer_decay,
                  "layer-wise lr decay over the encoder's stages while fine-tuning (1: none)");
+  app.add_flag("--fine-tune-augment", c.fine_tune_augment, "random resized crop (0.5, 1) + flip while fine-tuning");
+  app.add_option("--fine-tune-reprob", c.fine_tune_reprob,
+                 "random-erasing probability while fine-tuning (implies --fine-tune-augment; MAE: 0.25)");
+  app.add_option("--fine-tune-mixup", c.fine_tune_mixup, "mixup alpha while fine-tuning (MAE: 0.8; 0: off)");
+  app.add_option("--fine-tune-cutmix", c.fine_tune_cutmix, "cutmix alpha while fine-tuning (MAE: 1.0; 0: off)");
   CLI11_PARSE(app, argc, argv);
   if (app.count("--temperature") == 0 && method == "moco_v2") c.temperature = 0.2f;  // MoCo v2's T
   set_num_threads(threads);

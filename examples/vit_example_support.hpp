@@ -27,6 +27,7 @@
 #include <ssl/eval/label_subset.hpp>
 #include <ssl/eval/knn.hpp>
 #include <ssl/eval/linear_probe.hpp>
+#include <ssl/io/safetensors.hpp>
 #include <ssl/methods/detail/method_parts.hpp>  // methods_detail::rows
 #include <ssl/optim/adamw.hpp>
 #include <ssl/optim/schedule.hpp>
@@ -373,6 +374,11 @@ struct vit_fine_tune_settings {
   float drop_path = 0.1f;     // stochastic depth of the last block (rising linearly over the blocks)
   float label_smoothing = 0.1f;
   std::string pool = "mean";  // feature fed to the new linear head: "mean" (MAE) or "cls"
+  bool decay_tokens = false;  // weight-decay cls_token / pos_embed too (MAE's fine-tuning does not)
+  float mixup = 0.0f;         // mixup alpha (MAE's fine-tuning: 0.8; 0: off)
+  float cutmix = 0.0f;        // cutmix alpha (MAE: 1.0; 0: off)
+  float reprob = 0.0f;        // random-erasing probability (MAE: 0.25; 0: off)
+  int64_t seed = -1;          // seed of the labelled subset, head, batches and random init (< 0: the run's seed)
 };
 
 inline void add_vit_fine_tune_options(CLI::App& app, vit_fine_tune_settings& f) {
@@ -385,13 +391,34 @@ inline void add_vit_fine_tune_options(CLI::App& app, vit_fine_tune_settings& f) 
   app.add_option("--layer-decay", f.layer_decay, "fine-tuning layer-wise lr decay (1: none)");
   app.add_option("--fine-tune-drop-path", f.drop_path, "fine-tuning stochastic-depth rate of the last block");
   app.add_option("--fine-tune-smoothing", f.label_smoothing, "fine-tuning label smoothing");
+  app.add_flag("--fine-tune-decay-tokens", f.decay_tokens,
+               "fine-tuning weight-decays the ViT's cls_token / pos_embed / registers too (default: exempt, as MAE)");
+  app.add_option("--fine-tune-mixup", f.mixup, "fine-tuning mixup alpha (MAE: 0.8; 0: off)");
+  app.add_option("--fine-tune-cutmix", f.cutmix, "fine-tuning cutmix alpha (MAE: 1.0; 0: off)");
+  app.add_option("--fine-tune-reprob", f.reprob, "fine-tuning random-erasing probability (MAE: 0.25; 0: off)");
+  app.add_option("--fine-tune-seed", f.seed,
+                 "seed of the fine-tuning (labelled subset, head, batch order, random-init ViT); default: --seed");
   app.add_option("--fine-tune-pool", f.pool, "feature of the fine-tuned head: mean or cls")->check(CLI::IsMember({"mean", "cls"}));
 }
 
-/// The fine-tuning data: a class-balanced fraction of `train` (all of it at fraction 1).
-inline ssl::eval::labelled_subset fine_tune_subset(const ssl::data::in_memory_dataset& train, double fraction,
-                                                   uint64_t seed) {
-  return ssl::eval::class_balanced_subset(train.images(), train.labels(), fraction, seed);
+/// A ViT-T/4 backbone read from a safetensors file of its parameters (dino_fashion_mnist --save-teacher).
+/// DINOv2's optional parts are read off the file: register_tokens (1, R, D), blocks.*.ls*.gamma
+/// (LayerScale) and mask_token (iBOT); every parameter must be there with its shape.
+inline ssl::vit<> load_vit_backbone(const std::string& path, uint64_t seed) {
+  const auto content = ssl::load_safetensors(path);
+  ssl::vit_options vo = ssl::vit_options::tiny4();
+  for (const auto& [n, t] : content.tensors) {
+    if (n == "register_tokens" && t.rank() == 3) vo.registers = t.dim(1);
+    if (n == "blocks.0.ls1.gamma") vo.layer_scale = 1e-5f;  // any positive init: the values are loaded
+    if (n == "mask_token") vo.mask_token = true;
+  }
+  ssl::vit<> backbone(vo, ssl::rng(seed));
+  for (auto& r : ssl::parameters(backbone)) {
+    const ssl::tensor<ssl::cpu>& t = content.at(r.name);
+    ssl::expect_shape(t, r.p->value.shape(), ("checkpoint tensor " + r.name).c_str());
+    r.p->value = t;
+  }
+  return backbone;
 }
 
 /// Test top-1 of a copy of `enc` fine-tuned on `labelled` with the settings `f`.
@@ -407,8 +434,11 @@ inline double fine_tune_vit(const ssl::vit<>& enc, const ssl::eval::labelled_sub
   o.layer_decay = f.layer_decay;
   o.drop_path = f.drop_path;
   o.label_smoothing = f.label_smoothing;
+  o.decay_tokens = f.decay_tokens;
+  o.mixup_alpha = f.mixup;
+  o.cutmix_alpha = f.cutmix;
   o.num_classes = 10;
-  o.augmentation = ssl::eval::fine_tune_crop_flip(int(test.height()));
+  o.augmentation = ssl::eval::fine_tune_crop_flip(int(test.height()), 0.5f, f.reprob);
   o.seed = seed;
   const auto r = ssl::eval::fine_tune(std::move(copy), labelled.images, labelled.labels, test.images(), test.labels(), o);
   std::printf("  fine-tuned %lld steps (%.1f epochs) in %.0f s, last-epoch train loss %.3f, train top-1 %.2f%%\n",
@@ -419,14 +449,16 @@ inline double fine_tune_vit(const ssl::vit<>& enc, const ssl::eval::labelled_sub
 
 namespace detail {
 // One fine-tuning cache line: "vit-t4-finetune <seed> <registers> <layer_scale> <labels> <epochs> <batch> <lr>
-// <layer_decay> <drop_path> <smoothing> <pool> <accuracy>", kept beside the other lines of the cache.
+// <layer_decay> <drop_path> <smoothing> <pool> <decay_tokens> <mixup> <cutmix> <reprob> <accuracy>", kept beside the
+// other lines of the cache.
 inline constexpr const char* vit_fine_tune_cache_tag = "vit-t4-finetune";
 inline std::string vit_fine_tune_key(const ssl::vit_options& arch, const vit_fine_tune_settings& f, uint64_t seed) {
   char buf[256];
-  std::snprintf(buf, sizeof buf, "%s %llu %lld %.9g %.9g %lld %lld %.9g %.9g %.9g %.9g %s", vit_fine_tune_cache_tag,
-                (unsigned long long)seed, (long long)arch.registers, double(arch.layer_scale), f.labels,
-                (long long)f.epochs, (long long)f.batch, double(f.lr), double(f.layer_decay), double(f.drop_path),
-                double(f.label_smoothing), f.pool.c_str());
+  std::snprintf(buf, sizeof buf, "%s %llu %lld %.9g %.9g %lld %lld %.9g %.9g %.9g %.9g %s %d %.9g %.9g %.9g",
+                vit_fine_tune_cache_tag, (unsigned long long)seed, (long long)arch.registers, double(arch.layer_scale),
+                f.labels, (long long)f.epochs, (long long)f.batch, double(f.lr), double(f.layer_decay),
+                double(f.drop_path), double(f.label_smoothing), f.pool.c_str(), int(f.decay_tokens), double(f.mixup),
+                double(f.cutmix), double(f.reprob));
   return buf;
 }
 }  // namespace detail
@@ -435,13 +467,15 @@ inline std::string vit_fine_tune_key(const ssl::vit_options& arch, const vit_fin
 /// the settings `f` and prints
 ///   "fine-tune (P% labels, n images, E epochs, layer decay D, drop path R, <pool>): <name> X%  (random init Y%, +Z points)".
 /// The random-init accuracy is read from `cache` when it holds a line with the same key, otherwise
-/// measured and added there. Nothing happens when f.epochs is 0.
+/// measured and added there. Nothing happens when f.epochs is 0. f.seed >= 0 replaces `run_seed`.
 inline void report_vit_fine_tune(const char* name, const ssl::vit<>& trained, const ssl::data::in_memory_dataset& train, const ssl::data::in_memory_dataset& test,
-                                 const vit_fine_tune_settings& f, uint64_t seed, const std::string& cache) {
+                                 const vit_fine_tune_settings& f, uint64_t run_seed, const std::string& cache) {
   if (f.epochs <= 0) return;
-  const ssl::eval::labelled_subset labelled = fine_tune_subset(train, f.labels, seed);
-  std::printf("fine-tuning %s on %lld labelled images (%.4g of each class)\n", name, (long long)labelled.labels.size(),
-              f.labels);
+  const uint64_t seed = f.seed >= 0 ? uint64_t(f.seed) : run_seed;
+  const ssl::eval::labelled_subset labelled =
+      ssl::eval::class_balanced_subset(train.images(), train.labels(), f.labels, seed);
+  std::printf("fine-tuning %s on %lld labelled images (%.4g of each class, seed %llu)\n", name,
+              (long long)labelled.labels.size(), f.labels, (unsigned long long)seed);
   const double acc = fine_tune_vit(trained, labelled, test, f, seed);
 
   const ssl::vit_options& arch = trained.options();
@@ -459,10 +493,15 @@ inline void report_vit_fine_tune(const char* name, const ssl::vit<>& trained, co
     std::snprintf(buf, sizeof buf, " %.6f", base);
     detail::write_cache(cache, lines.kept, key + buf);
   }
-  std::printf("fine-tune (%.4g%% labels, %lld images, %lld epochs, layer decay %.3g, drop path %.3g, %s): %s %.2f%%  "
-              "(random init %.2f%%, %+.2f points)\n",
+  char extra[128] = "";  // the regularisers beyond the defaults
+  if (f.mixup > 0 || f.cutmix > 0 || f.reprob > 0)
+    std::snprintf(extra, sizeof extra, ", mixup %.3g, cutmix %.3g, reprob %.3g", double(f.mixup), double(f.cutmix),
+                  double(f.reprob));
+  std::printf("fine-tune (%.4g%% labels, %lld images, %lld epochs, layer decay %.3g, drop path %.3g%s%s, %s): %s "
+              "%.2f%%  (random init %.2f%%, %+.2f points)\n",
               100 * f.labels, (long long)labelled.labels.size(), (long long)f.epochs, double(f.layer_decay),
-              double(f.drop_path), f.pool.c_str(), name, 100 * acc, 100 * base, 100 * (acc - base));
+              double(f.drop_path), extra, f.decay_tokens ? ", tokens decayed" : "", f.pool.c_str(), name, 100 * acc,
+              100 * base, 100 * (acc - base));
 }
 
 }  // namespace ssl_example

@@ -13,6 +13,7 @@
 #include "augment/gaussian_blur.hpp"
 #include "augment/gaussian_noise.hpp"
 #include "augment/cutout.hpp"
+#include "augment/mixup_cutmix.hpp"
 #include "augment/sobel.hpp"
 #include "augment/solarize.hpp"
 #include "augment/normalize.hpp"

@@ -13,5 +13,6 @@
 #include "losses/nt_xent.hpp"
 #include "losses/simsiam.hpp"
 #include "losses/sinkhorn_knopp.hpp"
+#include "losses/soft_cross_entropy.hpp"
 #include "losses/triplet.hpp"
 #include "losses/vicreg.hpp"

@@ -119,6 +119,73 @@ TEST_CASE("random draws of noise and cutout behave") {
   }
 }
 
+TEST_CASE("cutout's probability and per-pixel fill (random erasing)") {
+  const tensor<cpu> img(ssl::shape{3, 16, 12}, -1.0f);  // outside [0, 1): erased values are visible
+  // per-pixel fill: the same box as the constant fill from the same seed, filled with the drawn
+  // uniform [0, 1) values channel by channel
+  aug::cutout constant, noisy;
+  noisy.fill = aug::cutout::fill_mode::per_pixel_noise;
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    ssl::rng a(seed), b(seed), c(seed);
+    const auto box = constant.draw(img, a), q = noisy.draw(img, b);
+    CHECK(q.top == box.top);
+    CHECK(q.left == box.left);
+    CHECK(q.height == box.height);
+    CHECK(q.width == box.width);
+    CHECK(box.noise.rank() == 0);  // constant fill: no noise drawn
+    if (q.height == 0) continue;
+    REQUIRE(q.noise.shape() == ssl::shape{3, q.height, q.width});
+    const tensor<cpu> out = noisy(img, c);  // operator() = apply(draw)
+    double sum = 0, sum2 = 0;
+    for (int64_t ch = 0; ch < 3; ++ch)
+      for (int64_t y = 0; y < 16; ++y)
+        for (int64_t x = 0; x < 12; ++x) {
+          const bool in = y >= q.top && y < q.top + q.height && x >= q.left && x < q.left + q.width;
+          const float v = out.at(ch, y, x);
+          if (!in) {
+            CHECK(v == -1.0f);
+            continue;
+          }
+          CHECK(v == q.noise.at(ch, y - q.top, x - q.left));
+          CHECK(v >= 0.0f);
+          CHECK(v < 1.0f);
+          sum += v, sum2 += double(v) * v;
+        }
+    const double n = double(q.noise.numel()), var = sum2 / n - (sum / n) * (sum / n);
+    if (n >= 30) CHECK(var == Approx(1.0 / 12.0).margin(0.04));  // uniform [0, 1): variance 1/12
+  }
+  // the probability p: 0 never erases, 0.25 about a quarter of the time
+  auto erased = [&](const aug::cutout& e) {
+    int hits = 0;
+    for (uint64_t seed = 0; seed < 400; ++seed) {
+      ssl::rng g(seed);
+      hits += e.draw(img, g).height > 0;
+    }
+    return hits;
+  };
+  aug::cutout never;
+  never.p = 0.0f;
+  CHECK(erased(never) == 0);
+  const aug::cutout re = aug::cutout::random_erasing(0.25f);
+  CHECK(re.fill == aug::cutout::fill_mode::per_pixel_noise);
+  CHECK(re.p == 0.25f);
+  CHECK(re.scale_hi == Approx(1.0f / 3.0f));
+  CHECK(re.ratio_hi == Approx(1.0f / 0.3f));
+  CHECK(erased(re) == Approx(100).margin(30));
+  // reproducible from the rng
+  ssl::rng a(3), b(3);
+  const tensor<cpu> ea = aug::cutout::random_erasing(1.0f)(img, a), eb = aug::cutout::random_erasing(1.0f)(img, b);
+  CHECK(ssl_test::rel_error(ea, eb) == 0.0);
+  // bad probability; a per-pixel fill of the wrong shape
+  aug::cutout bad;
+  bad.p = 1.5f;
+  ssl::rng g(0);
+  CHECK_THROWS_AS(bad(img, g), ssl::value_error);
+  CHECK_THROWS_WITH(bad(img, g), Catch::Contains("[0, 1]") && Catch::Contains("1.5"));
+  CHECK_THROWS_AS(noisy.apply(img, {1, 1, 2, 3, tensor<cpu>(ssl::shape{3, 3, 2})}), ssl::shape_error);
+  CHECK_THROWS_AS(noisy.apply(img, {1, 1, 2, 3}), ssl::shape_error);
+}
+
 TEST_CASE("photometric transforms reject bad input with typed errors") {
   const tensor<cpu> rgb(ssl::shape{3, 8, 8}, 0.5f), grey(ssl::shape{1, 8, 8}, 0.5f);
   CHECK_THROWS_AS(aug::adjust_brightness(rgb, -1.0f), ssl::value_error);

@@ -113,3 +113,42 @@ TEST_CASE("fine_tune rejects layer_decay and drop_path for encoders without laye
   o.drop_path = 1.0f;
   CHECK_THROWS_AS(ev::fine_tune(enc, train.images, train.labels, test.images, test.labels, o), ssl::value_error);
 }
+
+TEST_CASE("fine_tune exempts the ViT's cls_token and pos_embed from weight decay unless decay_tokens") {
+  // lr 1e-7 makes Adam's own steps negligible; weight decay 1e5 then shrinks every decayed weight by
+  // lr * wd = 1% a step. Only the exempt tokens keep their values.
+  const labelled train = halves(32, 7), test = halves(16, 8);
+  ssl::vit<> enc = tiny_vit();
+  ev::fine_tune_options o;
+  o.epochs = 3;
+  o.batch_size = 16;  // 6 steps
+  o.lr = 1e-7f;
+  o.backbone_lr_scale = 1.0f;
+  o.weight_decay = 1e5f;
+  o.warmup_fraction = 0.0;
+  o.schedule = ev::fine_tune_schedule::constant;
+  o.norm = norm;
+  for (const float layer_decay : {1.0f, 0.9f}) {
+    INFO("layer_decay " << layer_decay);
+    o.layer_decay = layer_decay;
+    o.decay_tokens = false;
+    auto exempt = ev::fine_tune(enc, train.images, train.labels, test.images, test.labels, o);
+    o.decay_tokens = true;
+    auto decayed = ev::fine_tune(enc, train.images, train.labels, test.images, test.labels, o);
+    auto norm_of = [](ssl::vit<>& v, const std::string& name) {
+      for (auto& r : ssl::parameters(v))
+        if (r.name == name) return double(r.p->value.vec().norm());
+      FAIL("no parameter " << name);
+      return 0.0;
+    };
+    for (const char* token : {"cls_token", "pos_embed"}) {
+      INFO(token);
+      const double before = norm_of(enc, token);
+      // the last steps' lr is below lr * layer scale, so the shrink is at least (1 - 1e-2 * scale)^6 ~ 0.94-0.97
+      CHECK(norm_of(exempt.encoder, token) == Approx(before).epsilon(1e-4));
+      CHECK(norm_of(decayed.encoder, token) < 0.98 * before);
+    }
+    // ordinary weights shrink either way
+    CHECK(norm_of(exempt.encoder, "patch_embed.proj.weight") < 0.98 * norm_of(enc, "patch_embed.proj.weight"));
+  }
+}

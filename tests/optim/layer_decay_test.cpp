@@ -1,5 +1,6 @@
 // Layer-wise lr decay (optim/layer_decay.hpp) and the encoders' layer ids (LayeredEncoder).
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <ssl/encoders/convnet_s.hpp>
 #include <ssl/encoders/mlp.hpp>
@@ -137,4 +138,35 @@ TEST_CASE("layer_decay_groups rejects a decay outside (0, 1] and a negative base
   v.collect(params, "");
   head.collect(params, "head");
   CHECK_THROWS_WITH(ssl::adamw(params, {}, ssl::layer_decay_groups(v, "", 0.75f)), Catch::Contains("'head.weight'"));
+}
+
+static_assert(ssl::NoWeightDecayList<ssl::vit<>>);
+static_assert(!ssl::NoWeightDecayList<ssl::convnet_s<>>);
+
+TEST_CASE("vit names its tokens and position table as no_weight_decay; layer_decay_groups exempts them") {
+  auto v = small_vit();  // mask token and 2 registers: all four names
+  const std::vector<std::string> listed = ssl::no_weight_decay_names(v);
+  CHECK(listed == std::vector<std::string>{"cls_token", "pos_embed", "mask_token", "register_tokens"});
+  CHECK(ssl::no_weight_decay_names(ssl::vit<>({.image_size = 8, .patch = 4, .in_channels = 1, .dim = 8, .depth = 1,
+                                                .heads = 2})) == std::vector<std::string>{"cls_token", "pos_embed"});
+  CHECK(ssl::no_weight_decay_names(ssl::convnet_s<>()).empty());
+
+  ssl::param_list<cpu> params;
+  v.collect(params, "encoder");
+  const float lr = 1e-2f, wd = 0.05f, decay = 0.5f;
+  ssl::adamw opt(params, {.lr = lr, .weight_decay = wd}, ssl::layer_decay_groups(v, "encoder", decay, 1.0f, listed));
+  int exempted = 0;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::string n = params[i].name.substr(8);
+    INFO(n);
+    const bool is_listed = std::find(listed.begin(), listed.end(), n) != listed.end();
+    exempted += is_listed;
+    const bool is_weight = params[i].p->kind == ssl::param_kind::weight;
+    CHECK(opt.weight_decay_of(i) == (is_weight && !is_listed ? wd : 0.0f));
+    // the listed weights keep their layer's lr scale (layer 0: decay^(L - 1) with L = depth + 2 = 5)
+    CHECK(opt.lr_of(i) == Approx(lr * std::pow(decay, float(4 - expected_vit_layer(n, 3)))).epsilon(1e-6));
+  }
+  CHECK(exempted == 4);
+  // a name the encoder does not have is an error naming it, not a silent no-op
+  CHECK_THROWS_WITH(ssl::layer_decay_groups(v, "encoder", decay, 1.0f, {"cls_tokn"}), Catch::Contains("'cls_tokn'"));
 }

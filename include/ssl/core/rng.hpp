@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <numbers>
 
+#include "error.hpp"
+
 namespace ssl {
 
 /// Philox-4x32-10 block: 4 x 32 random bits from a 128-bit counter and 64-bit key.
@@ -82,8 +84,42 @@ class rng {
   }
   float normal(float mean, float std) { return mean + std * normal(); }
   bool bernoulli(float p) { return uniform() < p; }
+  /// Gamma(shape, 1) (shape > 0): Marsaglia & Tsang (2000) for shape >= 1; for shape < 1 the
+  /// boost Gamma(a) = Gamma(a + 1) U^(1/a). Mean shape, variance shape.
+  float gamma(float shape) { return float(std::exp(log_gamma_variate(shape, "rng::gamma"))); }
+  /// Beta(a, b) (a, b > 0) = X / (X + Y), X ~ Gamma(a), Y ~ Gamma(b); formed from log X and log Y,
+  /// so shapes far below 1 (whose Gamma draws underflow) still give a value in [0, 1].
+  /// Mean a / (a + b), variance a b / ((a + b)^2 (a + b + 1)).
+  float beta(float a, float b) {
+    const double lx = log_gamma_variate(a, "rng::beta"), ly = log_gamma_variate(b, "rng::beta");
+    return float(1.0 / (1.0 + std::exp(ly - lx)));
+  }
 
  private:
+  // log of a Gamma(shape, 1) draw. Marsaglia-Tsang, d = a - 1/3, c = 1 / sqrt(9 d):
+  //   x ~ N(0, 1), v = (1 + c x)^3 (> 0), U ~ U(0, 1]; accept d v when
+  //   U < 1 - 0.0331 x^4 (squeeze) or log U < x^2 / 2 + d (1 - v + log v).
+  // For a < 1: log Gamma(a + 1) + log(U) / a.
+  double log_gamma_variate(float shape, const char* who) {
+    check<value_error>(shape > 0.0f && std::isfinite(shape), who, ": expected a finite shape > 0, got ", shape);
+    const double a = shape < 1.0f ? double(shape) + 1.0 : double(shape);
+    const double d = a - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
+    double log_g;
+    for (;;) {
+      const double x = normal(), t = 1.0 + c * x;
+      if (t <= 0.0) continue;
+      const double v = t * t * t, u = open_uniform();
+      if (u < 1.0 - 0.0331 * x * x * x * x || std::log(u) < 0.5 * x * x + d * (1.0 - v + std::log(v))) {
+        log_g = std::log(d * v);
+        break;
+      }
+    }
+    if (shape < 1.0f) log_g += std::log(open_uniform()) / double(shape);
+    return log_g;
+  }
+  // Uniform in (0, 1], 24 bits (never 0, so its log is finite).
+  double open_uniform() { return (double(next_u32() >> 8) + 1.0) * (1.0 / 16777216.0); }
+
   uint64_t key_ = 0;
   uint64_t counter_ = 0;
   std::array<uint32_t, 4> buf_{};

@@ -155,6 +155,15 @@ class vit {
                        "), got '", name, "'");
     return -1;
   }
+  /// Weights that fine-tuning exempts from weight decay (timm / MAE's no_weight_decay(): the
+  /// learned tokens and position table, which weight decay would pull towards 0 with no loss term
+  /// to resist it when labels are few), named as collect(out, "") names them.
+  std::vector<std::string> no_weight_decay() const {
+    std::vector<std::string> names{"cls_token", "pos_embed"};
+    if (opt_.mask_token) names.push_back("mask_token");
+    if (opt_.registers > 0) names.push_back("register_tokens");
+    return names;
+  }
   /// Which token(s) forward / infer return as the feature: [CLS] or the mean of the patch tokens.
   void set_pool(vit_pool p) { pool_ = p; }
 

@@ -7,9 +7,13 @@
 //
 // Model:  logits = head(encoder(norm(x)))          x: (B, C, H, W) in [0, 1] -> features (B, F) -> (B, K)
 //         head = linear(F -> K), PyTorch's default init, seeded.
-// Loss:   cross-entropy (optional label smoothing), mean over the batch.
+// Loss:   cross-entropy (optional label smoothing), mean over the batch. With mixup_alpha or
+//         cutmix_alpha > 0 (augment/mixup_cutmix.hpp, timm's Mixup as MAE fine-tunes: 0.8 / 1.0) the
+//         normalised batch is mixed with its reverse and the loss is soft_cross_entropy against the
+//         mixed smoothed one-hots; the batch's draw comes from rng(seed).fork(4).fork(step).
 // Update: AdamW; head lr = lr, encoder lr = lr * backbone_lr_scale; weight decay on weights only
-//         (biases and norm parameters get none). backbone_lr_scale = 0 freezes the encoder: it then
+//         (biases, norm parameters and, unless decay_tokens, the encoder's no_weight_decay() list
+//         get none: MAE's fine-tuning exempts a ViT's cls_token / pos_embed). backbone_lr_scale = 0 freezes the encoder: it then
 //         runs in eval mode (infer, no backward), i.e. a linear head trained by AdamW on frozen features.
 //         layer_decay < 1 (a LayeredEncoder: vit, convnet_s, resnet): layer-wise lr decay, an encoder
 //         parameter at layer l of L gets lr * backbone_lr_scale * layer_decay^(L - 1 - l)
@@ -37,9 +41,12 @@
 #include <string>
 #include <vector>
 
+#include "../augment/cutout.hpp"
 #include "../augment/horizontal_flip.hpp"
+#include "../augment/mixup_cutmix.hpp"
 #include "../augment/random_resized_crop.hpp"
 #include "../losses/cross_entropy.hpp"
+#include "../losses/soft_cross_entropy.hpp"
 #include "../nn/linear.hpp"
 #include "../optim/adamw.hpp"
 #include "../optim/layer_decay.hpp"
@@ -65,9 +72,14 @@ struct fine_tune_options {
   float layer_decay = 1.0f;          // < 1: layer-wise lr decay over the encoder's layers (LayeredEncoder)
   float drop_path = -1.0f;           // >= 0: the encoder's stochastic-depth rate while fine-tuning (vit); < 0 keeps it
   float weight_decay = 0.05f;        // AdamW decoupled decay of weights (not biases / norms)
+  bool decay_tokens = false;         // false (MAE): the encoder's no_weight_decay() weights (a ViT's cls_token,
+                                     // pos_embed, ...) get no weight decay; true: decayed like the other weights
   fine_tune_schedule schedule = fine_tune_schedule::cosine;
   double warmup_fraction = 0.05;     // linear warm-up over this fraction of the run
   float label_smoothing = 0.0f;
+  float mixup_alpha = 0.0f;          // > 0: mixup, lam ~ Beta(a, a) per batch (MAE's fine-tuning: 0.8)
+  float cutmix_alpha = 0.0f;         // > 0: cutmix (MAE: 1.0); with both > 0 a batch gets one of them (p 0.5 each)
+  float mix_prob = 1.0f;             // probability that a batch is mixed (when an alpha is > 0)
   int num_classes = 0;               // 0: 1 + the largest train label
   input_normalization norm = fashion_mnist_normalization();
   fine_tune_augmentation augmentation{};  // empty: none
@@ -77,7 +89,8 @@ struct fine_tune_options {
 
 struct fine_tune_report {
   double train_loss = 0;       // mean batch loss over the steps of the last (possibly partial) epoch
-  double train_accuracy = 0;   // top-1 on those batches, train mode, as augmented (in [0, 1])
+  double train_accuracy = 0;   // top-1 on those batches, train mode, as augmented, against each image's own
+                               // label (with mixup / cutmix: of the mixed image) (in [0, 1])
   double test_accuracy = 0;    // top-1 on the test images, eval mode (in [0, 1])
   int64_t steps = 0;           // optimizer steps taken
   double epochs = 0;           // steps / steps_per_epoch
@@ -93,13 +106,19 @@ struct fine_tune_result {
 };
 
 /// Random resized crop back to (size, size) with area scale (scale_lo, 1), then a horizontal flip
-/// with p 0.5: a mild fine-tuning augmentation for small grey images.
-inline fine_tune_augmentation fine_tune_crop_flip(int size, float scale_lo = 0.5f) {
+/// with p 0.5: a mild fine-tuning augmentation for small grey images. erase_prob > 0 then adds
+/// random erasing with a per-pixel noise fill (augment::cutout::random_erasing; MAE's reprob 0.25).
+inline fine_tune_augmentation fine_tune_crop_flip(int size, float scale_lo = 0.5f, float erase_prob = 0.0f) {
   augment::random_resized_crop crop;
   crop.size_h = crop.size_w = size;
   crop.scale_lo = scale_lo;
   crop.scale_hi = 1.0f;
-  return [crop, flip = augment::horizontal_flip{0.5f}](const tensor<cpu>& img, rng& g) { return flip(crop(img, g), g); };
+  check<value_error>(erase_prob >= 0.0f && erase_prob <= 1.0f, "fine_tune_crop_flip: expected erase_prob in [0, 1], got ",
+                     erase_prob);
+  if (erase_prob == 0.0f)
+    return [crop, flip = augment::horizontal_flip{0.5f}](const tensor<cpu>& img, rng& g) { return flip(crop(img, g), g); };
+  return [crop, flip = augment::horizontal_flip{0.5f}, erase = augment::cutout::random_erasing(erase_prob)](
+             const tensor<cpu>& img, rng& g) { return erase(flip(crop(img, g), g), g); };
 }
 
 namespace detail {
@@ -215,6 +234,9 @@ fine_tune_result<E> fine_tune(E encoder, const tensor<cpu>& train_images, std::s
   if constexpr (!requires(E& e) { e.set_drop_path(0.1f); })
     check(o.drop_path < 0.0f, "fine_tune: drop_path ", o.drop_path, " needs an encoder with stochastic depth "
           "(set_drop_path: vit); this one has none: use drop_path -1");
+  check(o.mixup_alpha >= 0.0f && o.cutmix_alpha >= 0.0f, "fine_tune: expected mixup_alpha and cutmix_alpha >= 0 "
+        "(0: off), got ", o.mixup_alpha, " and ", o.cutmix_alpha);
+  check(o.mix_prob >= 0.0f && o.mix_prob <= 1.0f, "fine_tune: expected mix_prob in [0, 1], got ", o.mix_prob);
   check(o.warmup_fraction >= 0 && o.warmup_fraction < 1, "fine_tune: expected warmup_fraction in [0, 1), got ",
         o.warmup_fraction);
   const int K = o.num_classes > 0 ? o.num_classes : detail::max_label(train_labels, "fine_tune train labels") + 1;
@@ -235,17 +257,29 @@ fine_tune_result<E> fine_tune(E encoder, const tensor<cpu>& train_images, std::s
   fc.collect(params, "head");
   const auto in_encoder = [](const std::string& n) { return n.rfind("encoder.", 0) == 0; };
   const float s = o.backbone_lr_scale;
+  // the encoder's weights that get no weight decay (a ViT's tokens and position table), "encoder."-prefixed
+  const std::vector<std::string> exempt = o.decay_tokens ? std::vector<std::string>{} : no_weight_decay_names(enc);
   std::vector<param_group> groups;
   if constexpr (LayeredEncoder<E>)
-    if (o.layer_decay < 1.0f) groups = layer_decay_groups(enc, "encoder", o.layer_decay, s);
-  if (groups.empty())
-    groups = {{"encoder_weights", [=](const std::string& n, param_kind k) { return in_encoder(n) && k == param_kind::weight; }, s, 1.0f},
+    if (o.layer_decay < 1.0f) groups = layer_decay_groups(enc, "encoder", o.layer_decay, s, exempt);
+  if (groups.empty()) {
+    const auto decayed = [=](const std::string& n, param_kind k) {
+      return in_encoder(n) && k == param_kind::weight &&
+             std::find(exempt.begin(), exempt.end(), n.substr(8)) == exempt.end();
+    };
+    groups = {{"encoder_weights", decayed, s, 1.0f},
               {"encoder_no_decay", [=](const std::string& n, param_kind) { return in_encoder(n); }, s, 0.0f}};
+  }
   groups.push_back({"head_no_decay", [](const std::string&, param_kind k) { return k != param_kind::weight; }, 1.0f, 0.0f});
   adamw opt(params, {.lr = o.lr, .weight_decay = o.weight_decay}, std::move(groups));
   if constexpr (requires(E& e) { e.set_drop_path(0.1f); })
     if (o.drop_path >= 0.0f) enc.set_drop_path(o.drop_path);
   const cross_entropy criterion(o.label_smoothing);
+  // mixup / cutmix: the smoothing goes into the mixed targets, the loss adds none
+  const bool mixing = o.mixup_alpha > 0.0f || o.cutmix_alpha > 0.0f;
+  const augment::mixup_cutmix mixer{.mixup_alpha = o.mixup_alpha, .cutmix_alpha = o.cutmix_alpha, .prob = o.mix_prob,
+                                    .switch_prob = 0.5f, .label_smoothing = o.label_smoothing, .num_classes = K};
+  const soft_cross_entropy soft_criterion(0.0f);
 
   // ---- training
   const int64_t B = std::min(o.batch_size, N), steps_per_epoch = N / B;
@@ -277,6 +311,13 @@ fine_tune_result<E> fine_tune(E encoder, const tensor<cpu>& train_images, std::s
       const std::span<const int64_t> idx(perm.data() + sb * B, size_t(B));
       for (int64_t b = 0; b < B; ++b) batch_labels[size_t(b)] = train_labels[size_t(idx[size_t(b)])];
       tensor<cpu> x = detail::fine_tune_batch(train_images, idx, o.norm, o.augmentation, aug_stream);
+      tensor<cpu> soft_targets;  // (B, K) when mixing
+      if (mixing) {
+        rng mix_stream = base.fork(4).fork(uint64_t(step));
+        auto mixed = mixer(x, batch_labels, mix_stream);
+        x = std::move(mixed.images);
+        soft_targets = std::move(mixed.targets);
+      }
       opt.zero_grad();
       // features (B, F) -> logits (B, K)
       auto run_encoder = [&]() -> output<typename E::saved_type, cpu> {
@@ -287,7 +328,7 @@ fine_tune_result<E> fine_tune(E encoder, const tensor<cpu>& train_images, std::s
       check<shape_error>(feats.y.rank() == 2 && feats.y.dim(0) == B && feats.y.dim(1) == F, "fine_tune: expected encoder "
                          "features of shape (", B, ", ", F, "), got ", feats.y.shape());
       auto logits = fc.forward(std::move(feats.y));
-      const cross_entropy_result ce = criterion(logits.y, batch_labels);
+      const cross_entropy_result ce = mixing ? soft_criterion(logits.y, soft_targets) : criterion(logits.y, batch_labels);
       check<numeric_error>(std::isfinite(ce.value), "fine_tune: expected a finite loss, got ", ce.value, " at step ",
                            step, " (lr ", opt.lr(), " too high?)");
       tensor<cpu> dfeat = fc.backward(logits.saved, ce.grad_logits);

@@ -111,6 +111,23 @@ concept LayeredEncoder = Encoder<M> && requires(const M m, const std::string& na
   { m.layer_of(name) } -> std::convertible_to<int64_t>;
 };
 
+/// NoWeightDecayList: a module naming weights (param_kind::weight) that fine-tuning should not
+/// weight-decay (timm's no_weight_decay(): a ViT's cls_token, pos_embed, ...), named as
+/// collect(out, "") names them. Satisfied by vit.
+template <class M>
+concept NoWeightDecayList = requires(const M m) {
+  { m.no_weight_decay() } -> std::convertible_to<std::vector<std::string>>;
+};
+
+/// The no_weight_decay() names of `m`, or none for a module without the list.
+template <class M>
+std::vector<std::string> no_weight_decay_names(const M& m) {
+  if constexpr (NoWeightDecayList<M>)
+    return m.no_weight_decay();
+  else
+    return {};
+}
+
 /// Head: a Module mapping (B, in_dim) features to (B, out_dim), opting in by `is_head = true`
 /// (encoders and heads have the same shape; the tag tells them apart).
 /// Satisfied by projection_mlp, prediction_mlp, dino_head.

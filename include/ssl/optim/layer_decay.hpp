@@ -14,9 +14,12 @@
 //                  ssl::layer_decay_groups(enc, "encoder", 0.75f));
 //
 // Two groups per layer id: "<prefix>.layer<l>" for weights (param_kind::weight, weight decay kept)
-// and "<prefix>.layer<l>.no_decay" for biases and norm parameters (no weight decay). Parameters
+// and "<prefix>.layer<l>.no_decay" for biases, norm parameters and the weights named in `no_decay`
+// (names relative to the encoder, e.g. no_weight_decay_names(enc): a ViT's cls_token, pos_embed;
+// MAE's param_groups_lrd puts its no_weight_decay_list there too): no weight decay. Parameters
 // outside `prefix` match none of them. The groups' predicates read `enc` (its layer_of): an
 // optimizer calls them only while it is constructed, so `enc` must live until then.
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -29,7 +32,7 @@ namespace ssl {
 
 template <LayeredEncoder E>
 std::vector<param_group> layer_decay_groups(const E& enc, const std::string& prefix, float decay,
-                                            float base_scale = 1.0f) {
+                                            float base_scale = 1.0f, const std::vector<std::string>& no_decay = {}) {
   check<value_error>(decay > 0.0f && decay <= 1.0f, "layer_decay_groups: expected a decay in (0, 1], got ", decay);
   check<value_error>(base_scale >= 0.0f, "layer_decay_groups: expected base_scale >= 0, got ", base_scale);
   const int64_t L = enc.layer_count();
@@ -40,15 +43,21 @@ std::vector<param_group> layer_decay_groups(const E& enc, const std::string& pre
     if (!head.empty() && name.rfind(head, 0) != 0) return -1;
     return int64_t(enc.layer_of(name.substr(head.size())));
   };
+  for (const std::string& n : no_decay) (void)enc.layer_of(n);  // a name the encoder lacks is a value_error
+  // Whether a parameter gets weight decay: weights not listed in no_decay.
+  const auto decayed = [head, no_decay](const std::string& name, param_kind k) {
+    return k == param_kind::weight &&
+           std::find(no_decay.begin(), no_decay.end(), name.substr(std::min(head.size(), name.size()))) == no_decay.end();
+  };
   std::vector<param_group> groups;
   groups.reserve(size_t(2 * L));
   for (int64_t l = 0; l < L; ++l) {
     const float scale = base_scale * float(std::pow(double(decay), double(L - 1 - l)));
     const std::string name = (prefix.empty() ? std::string("layer") : head + "layer") + std::to_string(l);
-    groups.push_back({name, [=](const std::string& n, param_kind k) { return k == param_kind::weight && layer(n) == l; },
+    groups.push_back({name, [=](const std::string& n, param_kind k) { return decayed(n, k) && layer(n) == l; },
                       scale, 1.0f});
     groups.push_back({name + ".no_decay",
-                      [=](const std::string& n, param_kind k) { return k != param_kind::weight && layer(n) == l; }, scale,
+                      [=](const std::string& n, param_kind k) { return !decayed(n, k) && layer(n) == l; }, scale,
                       0.0f});
   }
   return groups;

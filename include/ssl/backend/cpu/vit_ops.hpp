@@ -30,8 +30,10 @@
 
 namespace ssl::ops {
 
+// The shape / index checks of every op, shared by both backends (X: tensor<cpu> or tensor<cuda>).
 namespace vit_detail {
-inline void check_tokens(const tensor<cpu>& x, const char* what) {
+template <class X>
+void check_tokens(const X& x, const char* what) {
   check<shape_error>(x.rank() == 3, what, ": expected tokens (N, T, D), got ", x.shape());
 }
 inline void check_restore(const std::vector<int32_t>& restore, int64_t N, int64_t L, int64_t K, const char* what) {
@@ -51,6 +53,74 @@ inline void check_restore(const std::vector<int32_t>& restore, int64_t N, int64_
     }
   }
 }
+template <class X>
+void check_add_rows(const X& x, const X& rows) {
+  check_tokens(x, "add_rows");
+  check<shape_error>(rows.numel() == x.dim(1) * x.dim(2), "add_rows: expected ", x.dim(1) * x.dim(2), " row values (",
+                     x.dim(1), " x ", x.dim(2), "), got ", rows.shape());
+}
+template <class X>
+void check_sum_batch(const X& dy, const X& acc) {
+  check_tokens(dy, "sum_batch");
+  check<shape_error>(acc.numel() == dy.dim(1) * dy.dim(2), "sum_batch: expected an accumulator of ",
+                     dy.dim(1) * dy.dim(2), " values, got ", acc.shape());
+}
+template <class X>
+void check_add_range(const X& dst, int64_t d0, const X& src, int64_t s0, int64_t n) {
+  check<shape_error>(d0 >= 0 && s0 >= 0 && n >= 0 && d0 + n <= dst.numel() && s0 + n <= src.numel(),
+                     "add_range: ranges [", d0, ", ", d0 + n, ") of ", dst.shape(), " and [", s0, ", ", s0 + n, ") of ",
+                     src.shape(), " do not fit");
+}
+/// Rows [begin, begin + count) of x (N, T, D) must exist (slice_tokens, remove_tokens).
+template <class X>
+void check_token_range(const X& x, int64_t begin, int64_t count, const char* what) {
+  check_tokens(x, what);
+  check<shape_error>(begin >= 0 && count >= 0 && begin + count <= x.dim(1), what, ": tokens [", begin, ", ",
+                     begin + count, ") outside the ", x.dim(1), " tokens of ", x.shape());
+}
+template <class X>
+void check_unslice(const X& dy, int64_t T, int64_t begin) {
+  check_tokens(dy, "unslice_tokens");
+  check<shape_error>(begin >= 0 && begin + dy.dim(1) <= T, "unslice_tokens: tokens [", begin, ", ", begin + dy.dim(1),
+                     ") do not fit in ", T);
+}
+/// Returns L, the patches per sample.
+template <class X>
+int64_t check_unshuffle(const X& e, const std::vector<int32_t>& restore, int64_t K, const X& mask_token) {
+  check_tokens(e, "unshuffle_tokens");
+  const int64_t N = e.dim(0);
+  check<shape_error>(e.dim(1) == 1 + K && mask_token.numel() == e.dim(2), "unshuffle_tokens: expected e (N, ", 1 + K,
+                     ", ", mask_token.numel(), ") for ", K, " kept tokens and a mask token of ", mask_token.numel(),
+                     ", got ", e.shape());
+  const int64_t L = N ? int64_t(restore.size()) / N : 0;
+  check_restore(restore, N, L, K, "unshuffle_tokens");
+  return L;
+}
+template <class X>
+void check_unshuffle_backward(const X& g, const std::vector<int32_t>& restore, int64_t K, const X& dmask) {
+  check_tokens(g, "unshuffle_tokens_backward");
+  check<shape_error>(dmask.numel() == g.dim(2), "unshuffle_tokens_backward: expected a mask-token gradient of ",
+                     g.dim(2), " values, got ", dmask.shape());
+  check_restore(restore, g.dim(0), g.dim(1) - 1, K, "unshuffle_tokens_backward");
+}
+/// Returns R, the tokens inserted.
+template <class X>
+int64_t check_insert(const X& x, const X& tokens, int64_t at) {
+  check_tokens(x, "insert_tokens");
+  const int64_t D = x.dim(2), R = D ? tokens.numel() / D : 0;
+  check<shape_error>(D > 0 && tokens.numel() == R * D, "insert_tokens: expected whole tokens of ", D,
+                     " values, got ", tokens.shape());
+  check<shape_error>(at >= 0 && at <= x.dim(1), "insert_tokens: position ", at, " outside the ", x.dim(1),
+                     " tokens of ", x.shape());
+  return R;
+}
+/// Returns D, the channels.
+template <class X>
+int64_t check_channels(const X& x, const X& gamma, const char* what) {
+  check<shape_error>(gamma.rank() == 1 && x.rank() >= 1 && x.dim(x.rank() - 1) == gamma.dim(0), what,
+                     ": expected x (..., D) and gamma (D), got ", x.shape(), " and ", gamma.shape());
+  return gamma.dim(0);
+}
 }  // namespace vit_detail
 
 /// z = x + y (same shapes): the residual join of a pre-norm block.
@@ -63,10 +133,8 @@ inline tensor<cpu> residual_add(const tensor<cpu>& x, const tensor<cpu>& y) {
 
 /// y[n] = x[n] + rows: x (N, T, D), rows: T * D values.
 inline tensor<cpu> add_rows(const tensor<cpu>& x, const tensor<cpu>& rows) {
-  vit_detail::check_tokens(x, "add_rows");
+  vit_detail::check_add_rows(x, rows);
   const int64_t N = x.dim(0), TD = x.dim(1) * x.dim(2);
-  check<shape_error>(rows.numel() == TD, "add_rows: expected ", TD, " row values (", x.dim(1), " x ", x.dim(2),
-                     "), got ", rows.shape());
   tensor<cpu> y(x.shape());
   parallel_for(0, N, [&](int64_t n) {
     const float* a = x.data() + n * TD;
@@ -78,26 +146,21 @@ inline tensor<cpu> add_rows(const tensor<cpu>& x, const tensor<cpu>& rows) {
 
 /// acc (T D values) += sum over n of dy[n]; dy (N, T, D).
 inline void sum_batch(const tensor<cpu>& dy, tensor<cpu>& acc) {
-  vit_detail::check_tokens(dy, "sum_batch");
+  vit_detail::check_sum_batch(dy, acc);
   const int64_t N = dy.dim(0), TD = dy.dim(1) * dy.dim(2);
-  check<shape_error>(acc.numel() == TD, "sum_batch: expected an accumulator of ", TD, " values, got ", acc.shape());
   for (int64_t n = 0; n < N; ++n) acc.vec() += const_vector_map(dy.data() + n * TD, TD);
 }
 
 /// dst[d0 + i] += alpha * src[s0 + i] for i < n (flat element ranges).
 inline void add_range(tensor<cpu>& dst, int64_t d0, const tensor<cpu>& src, int64_t s0, int64_t n, float alpha = 1.0f) {
-  check<shape_error>(d0 >= 0 && s0 >= 0 && n >= 0 && d0 + n <= dst.numel() && s0 + n <= src.numel(),
-                     "add_range: ranges [", d0, ", ", d0 + n, ") of ", dst.shape(), " and [", s0, ", ", s0 + n, ") of ",
-                     src.shape(), " do not fit");
+  vit_detail::check_add_range(dst, d0, src, s0, n);
   for (int64_t i = 0; i < n; ++i) dst[d0 + i] += alpha * src[s0 + i];
 }
 
 /// x[:, begin : begin + count] -> (N, count, D).
 inline tensor<cpu> slice_tokens(const tensor<cpu>& x, int64_t begin, int64_t count) {
-  vit_detail::check_tokens(x, "slice_tokens");
+  vit_detail::check_token_range(x, begin, count, "slice_tokens");
   const int64_t N = x.dim(0), T = x.dim(1), D = x.dim(2);
-  check<shape_error>(begin >= 0 && count >= 0 && begin + count <= T, "slice_tokens: tokens [", begin, ", ",
-                     begin + count, ") outside the ", T, " tokens of ", x.shape());
   tensor<cpu> y(shape{N, count, D});
   for (int64_t n = 0; n < N; ++n) std::copy_n(x.data() + (n * T + begin) * D, count * D, y.data() + n * count * D);
   return y;
@@ -105,10 +168,8 @@ inline tensor<cpu> slice_tokens(const tensor<cpu>& x, int64_t begin, int64_t cou
 
 /// Adjoint of slice_tokens: dy (N, count, D) -> (N, T, D), zero outside [begin, begin + count).
 inline tensor<cpu> unslice_tokens(const tensor<cpu>& dy, int64_t T, int64_t begin) {
-  vit_detail::check_tokens(dy, "unslice_tokens");
+  vit_detail::check_unslice(dy, T, begin);
   const int64_t N = dy.dim(0), K = dy.dim(1), D = dy.dim(2);
-  check<shape_error>(begin >= 0 && begin + K <= T, "unslice_tokens: tokens [", begin, ", ", begin + K,
-                     ") do not fit in ", T);
   tensor<cpu> dx(shape{N, T, D}, 0.0f);
   for (int64_t n = 0; n < N; ++n) std::copy_n(dy.data() + n * K * D, K * D, dx.data() + (n * T + begin) * D);
   return dx;
@@ -116,11 +177,8 @@ inline tensor<cpu> unslice_tokens(const tensor<cpu>& dy, int64_t T, int64_t begi
 
 /// x (N, T, D) -> (N, T + R, D) with the R shared tokens (R D values, e.g. (1, R, D)) at rows [at, at + R).
 inline tensor<cpu> insert_tokens(const tensor<cpu>& x, const tensor<cpu>& tokens, int64_t at) {
-  vit_detail::check_tokens(x, "insert_tokens");
-  const int64_t N = x.dim(0), T = x.dim(1), D = x.dim(2), R = D ? tokens.numel() / D : 0;
-  check<shape_error>(D > 0 && tokens.numel() == R * D, "insert_tokens: expected whole tokens of ", D,
-                     " values, got ", tokens.shape());
-  check<shape_error>(at >= 0 && at <= T, "insert_tokens: position ", at, " outside the ", T, " tokens of ", x.shape());
+  const int64_t R = vit_detail::check_insert(x, tokens, at);
+  const int64_t N = x.dim(0), T = x.dim(1), D = x.dim(2);
   tensor<cpu> y(shape{N, T + R, D});
   for (int64_t n = 0; n < N; ++n) {
     const float* src = x.data() + n * T * D;
@@ -134,10 +192,8 @@ inline tensor<cpu> insert_tokens(const tensor<cpu>& x, const tensor<cpu>& tokens
 
 /// x (N, T, D) -> (N, T - count, D) without rows [at, at + count).
 inline tensor<cpu> remove_tokens(const tensor<cpu>& x, int64_t at, int64_t count) {
-  vit_detail::check_tokens(x, "remove_tokens");
+  vit_detail::check_token_range(x, at, count, "remove_tokens");
   const int64_t N = x.dim(0), T = x.dim(1), D = x.dim(2);
-  check<shape_error>(at >= 0 && count >= 0 && at + count <= T, "remove_tokens: tokens [", at, ", ", at + count,
-                     ") outside the ", T, " tokens of ", x.shape());
   tensor<cpu> y(shape{N, T - count, D});
   for (int64_t n = 0; n < N; ++n) {
     const float* src = x.data() + n * T * D;
@@ -147,14 +203,6 @@ inline tensor<cpu> remove_tokens(const tensor<cpu>& x, int64_t at, int64_t count
   }
   return y;
 }
-
-namespace vit_detail {
-inline int64_t check_channels(const tensor<cpu>& x, const tensor<cpu>& gamma, const char* what) {
-  check<shape_error>(gamma.rank() == 1 && x.rank() >= 1 && x.dim(x.rank() - 1) == gamma.dim(0), what,
-                     ": expected x (..., D) and gamma (D), got ", x.shape(), " and ", gamma.shape());
-  return gamma.dim(0);
-}
-}  // namespace vit_detail
 
 /// y[..., c] = x[..., c] gamma[c]: LayerScale (Touvron et al. 2021, DINOv2), x (..., D), gamma (D).
 inline tensor<cpu> scale_channels(const tensor<cpu>& x, const tensor<cpu>& gamma) {
@@ -182,13 +230,8 @@ inline tensor<cpu> scale_channels_backward(const tensor<cpu>& x, const tensor<cp
 /// e (N, 1 + K, D) -> (N, 1 + L, D) in patch order, mask_token (D values) at the hidden patches.
 inline tensor<cpu> unshuffle_tokens(const tensor<cpu>& e, const std::vector<int32_t>& restore, int64_t K,
                                     const tensor<cpu>& mask_token) {
-  vit_detail::check_tokens(e, "unshuffle_tokens");
+  const int64_t L = vit_detail::check_unshuffle(e, restore, K, mask_token);
   const int64_t N = e.dim(0), D = e.dim(2);
-  check<shape_error>(e.dim(1) == 1 + K && mask_token.numel() == D, "unshuffle_tokens: expected e (N, ", 1 + K, ", ",
-                     mask_token.numel(), ") for ", K, " kept tokens and a mask token of ", mask_token.numel(),
-                     ", got ", e.shape());
-  const int64_t L = N ? int64_t(restore.size()) / N : 0;
-  vit_detail::check_restore(restore, N, L, K, "unshuffle_tokens");
   tensor<cpu> full(shape{N, 1 + L, D});
   parallel_for(0, N, [&](int64_t n) {
     const float* src = e.data() + n * (1 + K) * D;
@@ -205,11 +248,8 @@ inline tensor<cpu> unshuffle_tokens(const tensor<cpu>& e, const std::vector<int3
 /// Adjoint of unshuffle_tokens: g (N, 1 + L, D) -> de (N, 1 + K, D); dmask (D) += g summed over hidden patches.
 inline tensor<cpu> unshuffle_tokens_backward(const tensor<cpu>& g, const std::vector<int32_t>& restore, int64_t K,
                                              tensor<cpu>& dmask) {
-  vit_detail::check_tokens(g, "unshuffle_tokens_backward");
+  vit_detail::check_unshuffle_backward(g, restore, K, dmask);
   const int64_t N = g.dim(0), L = g.dim(1) - 1, D = g.dim(2);
-  check<shape_error>(dmask.numel() == D, "unshuffle_tokens_backward: expected a mask-token gradient of ", D,
-                     " values, got ", dmask.shape());
-  vit_detail::check_restore(restore, N, L, K, "unshuffle_tokens_backward");
   tensor<cpu> de(shape{N, 1 + K, D}, 0.0f);
   for (int64_t n = 0; n < N; ++n) {
     const float* src = g.data() + n * (1 + L) * D;

@@ -16,9 +16,6 @@
 namespace ssl::ops {
 
 namespace vit_detail {
-inline void check_tokens(const tensor<cuda>& x, const char* what) {
-  check<shape_error>(x.rank() == 3, what, ": expected tokens (N, T, D), got ", x.shape());
-}
 inline unsigned blocks(int64_t n) { return gpu::kernels::grid_for(n); }
 inline gpu::array<int32_t> upload(const std::vector<int32_t>& idx) {
   gpu::array<int32_t> d(int64_t(idx.size()));
@@ -31,10 +28,8 @@ inline gpu::array<int32_t> upload(const std::vector<int32_t>& idx) {
 inline tensor<cuda> residual_add(const tensor<cuda>& x, const tensor<cuda>& y) { return add(x, y); }
 
 inline tensor<cuda> add_rows(const tensor<cuda>& x, const tensor<cuda>& rows) {
-  vit_detail::check_tokens(x, "add_rows");
+  vit_detail::check_add_rows(x, rows);
   const int64_t N = x.dim(0), TD = x.dim(1) * x.dim(2);
-  check<shape_error>(rows.numel() == TD, "add_rows: expected ", TD, " row values (", x.dim(1), " x ", x.dim(2),
-                     "), got ", rows.shape());
   tensor<cuda> y(x.shape());
   if (y.numel()) {
     gpu::kernels::add_rows<<<vit_detail::blocks(y.numel()), gpu::kernels::block_size, 0, gpu::stream()>>>(
@@ -46,17 +41,14 @@ inline tensor<cuda> add_rows(const tensor<cuda>& x, const tensor<cuda>& rows) {
 
 /// acc += sum over n of dy[n] (deterministic two-stage column sums of dy viewed as (N, T D)).
 inline void sum_batch(const tensor<cuda>& dy, tensor<cuda>& acc) {
-  vit_detail::check_tokens(dy, "sum_batch");
+  vit_detail::check_sum_batch(dy, acc);
   const int64_t N = dy.dim(0), TD = dy.dim(1) * dy.dim(2);
-  check<shape_error>(acc.numel() == TD, "sum_batch: expected an accumulator of ", TD, " values, got ", acc.shape());
   column_sums(dy.data(), acc.data(), N, TD, true);
 }
 
 inline void add_range(tensor<cuda>& dst, int64_t d0, const tensor<cuda>& src, int64_t s0, int64_t n,
                       float alpha = 1.0f) {
-  check<shape_error>(d0 >= 0 && s0 >= 0 && n >= 0 && d0 + n <= dst.numel() && s0 + n <= src.numel(),
-                     "add_range: ranges [", d0, ", ", d0 + n, ") of ", dst.shape(), " and [", s0, ", ", s0 + n, ") of ",
-                     src.shape(), " do not fit");
+  vit_detail::check_add_range(dst, d0, src, s0, n);
   if (n == 0) return;
   gpu::kernels::axpby<<<vit_detail::blocks(n), gpu::kernels::block_size, 0, gpu::stream()>>>(
       alpha, src.data() + s0, 1.0f, dst.data() + d0, n);
@@ -64,10 +56,8 @@ inline void add_range(tensor<cuda>& dst, int64_t d0, const tensor<cuda>& src, in
 }
 
 inline tensor<cuda> slice_tokens(const tensor<cuda>& x, int64_t begin, int64_t count) {
-  vit_detail::check_tokens(x, "slice_tokens");
+  vit_detail::check_token_range(x, begin, count, "slice_tokens");
   const int64_t N = x.dim(0), T = x.dim(1), D = x.dim(2);
-  check<shape_error>(begin >= 0 && count >= 0 && begin + count <= T, "slice_tokens: tokens [", begin, ", ",
-                     begin + count, ") outside the ", T, " tokens of ", x.shape());
   tensor<cuda> y(shape{N, count, D});
   if (y.numel()) {
     gpu::kernels::slice_tokens<<<vit_detail::blocks(y.numel()), gpu::kernels::block_size, 0, gpu::stream()>>>(
@@ -78,10 +68,8 @@ inline tensor<cuda> slice_tokens(const tensor<cuda>& x, int64_t begin, int64_t c
 }
 
 inline tensor<cuda> unslice_tokens(const tensor<cuda>& dy, int64_t T, int64_t begin) {
-  vit_detail::check_tokens(dy, "unslice_tokens");
+  vit_detail::check_unslice(dy, T, begin);
   const int64_t N = dy.dim(0), K = dy.dim(1), D = dy.dim(2);
-  check<shape_error>(begin >= 0 && begin + K <= T, "unslice_tokens: tokens [", begin, ", ", begin + K,
-                     ") do not fit in ", T);
   tensor<cuda> dx(shape{N, T, D});
   if (dx.numel()) {
     gpu::kernels::unslice_tokens<<<vit_detail::blocks(dx.numel()), gpu::kernels::block_size, 0, gpu::stream()>>>(
@@ -93,13 +81,8 @@ inline tensor<cuda> unslice_tokens(const tensor<cuda>& dy, int64_t T, int64_t be
 
 inline tensor<cuda> unshuffle_tokens(const tensor<cuda>& e, const std::vector<int32_t>& restore, int64_t K,
                                      const tensor<cuda>& mask_token) {
-  vit_detail::check_tokens(e, "unshuffle_tokens");
+  const int64_t L = vit_detail::check_unshuffle(e, restore, K, mask_token);
   const int64_t N = e.dim(0), D = e.dim(2);
-  check<shape_error>(e.dim(1) == 1 + K && mask_token.numel() == D, "unshuffle_tokens: expected e (N, ", 1 + K, ", ",
-                     mask_token.numel(), ") for ", K, " kept tokens and a mask token of ", mask_token.numel(),
-                     ", got ", e.shape());
-  const int64_t L = N ? int64_t(restore.size()) / N : 0;
-  vit_detail::check_restore(restore, N, L, K, "unshuffle_tokens");
   const gpu::array<int32_t> idx = vit_detail::upload(restore);
   tensor<cuda> full(shape{N, 1 + L, D});
   if (full.numel()) {
@@ -112,11 +95,8 @@ inline tensor<cuda> unshuffle_tokens(const tensor<cuda>& e, const std::vector<in
 
 inline tensor<cuda> unshuffle_tokens_backward(const tensor<cuda>& g, const std::vector<int32_t>& restore, int64_t K,
                                               tensor<cuda>& dmask) {
-  vit_detail::check_tokens(g, "unshuffle_tokens_backward");
+  vit_detail::check_unshuffle_backward(g, restore, K, dmask);
   const int64_t N = g.dim(0), L = g.dim(1) - 1, D = g.dim(2);
-  check<shape_error>(dmask.numel() == D, "unshuffle_tokens_backward: expected a mask-token gradient of ", D,
-                     " values, got ", dmask.shape());
-  vit_detail::check_restore(restore, N, L, K, "unshuffle_tokens_backward");
   // No patches (L = 0): only the [CLS] rows, as the CPU (the kernel below writes them from l = 0).
   if (L == 0) return unslice_tokens(g, 1 + K, 0);
   const gpu::array<int32_t> idx = vit_detail::upload(restore);
@@ -132,11 +112,8 @@ inline tensor<cuda> unshuffle_tokens_backward(const tensor<cuda>& g, const std::
 }
 
 inline tensor<cuda> insert_tokens(const tensor<cuda>& x, const tensor<cuda>& tokens, int64_t at) {
-  vit_detail::check_tokens(x, "insert_tokens");
-  const int64_t N = x.dim(0), T = x.dim(1), D = x.dim(2), R = D ? tokens.numel() / D : 0;
-  check<shape_error>(D > 0 && tokens.numel() == R * D, "insert_tokens: expected whole tokens of ", D,
-                     " values, got ", tokens.shape());
-  check<shape_error>(at >= 0 && at <= T, "insert_tokens: position ", at, " outside the ", T, " tokens of ", x.shape());
+  const int64_t R = vit_detail::check_insert(x, tokens, at);
+  const int64_t N = x.dim(0), T = x.dim(1), D = x.dim(2);
   tensor<cuda> y(shape{N, T + R, D});
   if (y.numel()) {
     gpu::kernels::insert_tokens<<<vit_detail::blocks(y.numel()), gpu::kernels::block_size, 0, gpu::stream()>>>(
@@ -147,10 +124,8 @@ inline tensor<cuda> insert_tokens(const tensor<cuda>& x, const tensor<cuda>& tok
 }
 
 inline tensor<cuda> remove_tokens(const tensor<cuda>& x, int64_t at, int64_t count) {
-  vit_detail::check_tokens(x, "remove_tokens");
+  vit_detail::check_token_range(x, at, count, "remove_tokens");
   const int64_t N = x.dim(0), T = x.dim(1), D = x.dim(2);
-  check<shape_error>(at >= 0 && count >= 0 && at + count <= T, "remove_tokens: tokens [", at, ", ", at + count,
-                     ") outside the ", T, " tokens of ", x.shape());
   tensor<cuda> y(shape{N, T - count, D});
   if (y.numel()) {
     gpu::kernels::remove_tokens<<<vit_detail::blocks(y.numel()), gpu::kernels::block_size, 0, gpu::stream()>>>(
@@ -159,14 +134,6 @@ inline tensor<cuda> remove_tokens(const tensor<cuda>& x, int64_t at, int64_t cou
   }
   return y;
 }
-
-namespace vit_detail {
-inline int64_t check_channels(const tensor<cuda>& x, const tensor<cuda>& gamma, const char* what) {
-  check<shape_error>(gamma.rank() == 1 && x.rank() >= 1 && x.dim(x.rank() - 1) == gamma.dim(0), what,
-                     ": expected x (..., D) and gamma (D), got ", x.shape(), " and ", gamma.shape());
-  return gamma.dim(0);
-}
-}  // namespace vit_detail
 
 inline tensor<cuda> scale_channels(const tensor<cuda>& x, const tensor<cuda>& gamma) {
   const int64_t D = vit_detail::check_channels(x, gamma, "scale_channels");
