@@ -3,27 +3,16 @@
 #include <ssl/encoders/vit.hpp>
 #include <ssl/eval/fine_tune.hpp>
 
+#include "fine_tune_support.hpp"
+
 using ssl::cpu;
 using ssl::tensor;
 namespace ev = ssl::eval;
+using eval_test::halves;
+using eval_test::labelled;
+using eval_test::tiny_vit;
 
 namespace {
-
-// Two classes of 8x8 images: uniform noise, and the same noise 0.3 brighter.
-struct labelled {
-  tensor<cpu> images;
-  std::vector<int> labels;
-};
-labelled halves(int64_t n, uint64_t seed) {
-  labelled d{tensor<cpu>(ssl::shape{n, 1, 8, 8}), std::vector<int>(size_t(n))};
-  ssl::rng g(seed);
-  for (int64_t i = 0; i < n; ++i) {
-    const int k = int(g.below(2));
-    d.labels[size_t(i)] = k;
-    for (int64_t p = 0; p < 64; ++p) d.images.data()[i * 64 + p] = g.uniform(0.0f, 0.7f) + (k == 1 ? 0.3f : 0.0f);
-  }
-  return d;
-}
 
 ev::fine_tune_options options() {
   ev::fine_tune_options o;
@@ -35,10 +24,6 @@ ev::fine_tune_options options() {
   o.label_smoothing = 0.1f;
   o.norm = {{0.5f}, {0.3f}};
   return o;
-}
-
-ssl::vit<> tiny_vit() {
-  return ssl::vit<>({.image_size = 8, .patch = 4, .in_channels = 1, .dim = 16, .depth = 2, .heads = 2}, ssl::rng(5));
 }
 
 }  // namespace
