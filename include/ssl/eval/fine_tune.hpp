@@ -264,8 +264,7 @@ fine_tune_result<E> fine_tune(E encoder, const tensor<cpu>& train_images, std::s
     if (o.layer_decay < 1.0f) groups = layer_decay_groups(enc, "encoder", o.layer_decay, s, exempt);
   if (groups.empty()) {
     const auto decayed = [=](const std::string& n, param_kind k) {
-      return in_encoder(n) && k == param_kind::weight &&
-             std::find(exempt.begin(), exempt.end(), n.substr(8)) == exempt.end();
+      return in_encoder(n) && gets_weight_decay(n.substr(8), k, exempt);
     };
     groups = {{"encoder_weights", decayed, s, 1.0f},
               {"encoder_no_decay", [=](const std::string& n, param_kind) { return in_encoder(n); }, s, 0.0f}};

@@ -44,10 +44,8 @@ std::vector<param_group> layer_decay_groups(const E& enc, const std::string& pre
     return int64_t(enc.layer_of(name.substr(head.size())));
   };
   for (const std::string& n : no_decay) (void)enc.layer_of(n);  // a name the encoder lacks is a value_error
-  // Whether a parameter gets weight decay: weights not listed in no_decay.
   const auto decayed = [head, no_decay](const std::string& name, param_kind k) {
-    return k == param_kind::weight &&
-           std::find(no_decay.begin(), no_decay.end(), name.substr(std::min(head.size(), name.size()))) == no_decay.end();
+    return gets_weight_decay(name.substr(std::min(head.size(), name.size())), k, no_decay);
   };
   std::vector<param_group> groups;
   groups.reserve(size_t(2 * L));

@@ -7,6 +7,7 @@
 // A parameter belongs to the first group whose predicate accepts it, else to the
 // default group (scales 1, 1). Typical use: no weight decay on biases and norms:
 //   ssl::sgd opt(params, {.lr = 0.06f, .momentum = 0.9f, .weight_decay = 5e-4f}, {ssl::no_decay_on_bias_and_norm()});
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <vector>
@@ -26,6 +27,12 @@ struct param_group {
 /// Biases and norm parameters (param_kind::bias / norm) get no weight decay.
 inline param_group no_decay_on_bias_and_norm() {
   return {"no_decay", [](const std::string&, param_kind k) { return k != param_kind::weight; }, 1.0f, 0.0f};
+}
+
+/// Whether a parameter gets weight decay: a weight (not a bias / norm) whose name, relative to its
+/// module, is not in `no_decay` (e.g. no_weight_decay_names(vit): cls_token, pos_embed, ...).
+inline bool gets_weight_decay(const std::string& relative_name, param_kind k, const std::vector<std::string>& no_decay) {
+  return k == param_kind::weight && std::find(no_decay.begin(), no_decay.end(), relative_name) == no_decay.end();
 }
 
 /// Parameters whose dotted name starts with `prefix` get their lr scaled (e.g. a predictor at 10x).
