@@ -3,7 +3,7 @@
 # Skips apt entirely when everything is already there.
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build ccache libeigen3-dev catch2 nlohmann-json3-dev libcli11-dev libstb-dev
-      dataset-fashion-mnist libopenblas-dev)
+      dataset-fashion-mnist libopenblas-dev libopenmpi-dev openmpi-bin)
 if [ "${1:-}" = "--python" ]; then pkgs+=(python3-torch python3-torchvision); fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

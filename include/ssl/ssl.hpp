@@ -16,4 +16,5 @@
 #include "io.hpp"
 #include "train.hpp"
 #include "methods.hpp"
+#include "dist.hpp"
 #include "testing.hpp"

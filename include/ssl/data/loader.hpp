@@ -10,6 +10,12 @@
 // A batch holds, for each view v the policy returns, one tensor (B, C, h_v, w_v), plus the
 // samples' labels and dataset indices. Workers claim whole batches in step order, at most
 // num_workers * prefetch ahead of the consumer; batches are handed out in step order.
+//
+// Data-parallel sharding (world_size > 1): every rank draws the same epoch permutation; global
+// batch s is positions [s B W, (s + 1) B W) of it, and rank r takes the r-th slice of B. So the
+// ranks' batches of one step are disjoint, their union is exactly the batch a single process with
+// batch_size B W gets at that step (the same images, the same augmentations), and
+// steps_per_epoch() = floor(N / (B W)) on every rank. Requires drop_last.
 // An exception thrown while making a batch (bad file, policy error) is rethrown by next()
 // when that batch is due. The destructor stops and joins the workers.
 #include <algorithm>
@@ -56,6 +62,8 @@ struct loader_options {
   int num_workers = 2;  // 0: batches are made in the consumer's thread, on demand
   int prefetch = 2;     // batches made ahead per worker
   uint64_t seed = 0;
+  int rank = 0;        // data-parallel shard: this rank's slice of every global batch
+  int world_size = 1;  // number of ranks; batch_size is per rank
 };
 
 /// One batch: views[v] is (B, C, h_v, w_v); labels (no_label when unlabelled) and dataset
@@ -83,6 +91,11 @@ class loader {
     check<value_error>(opt.batch_size >= 1, "loader: batch_size must be >= 1, got ", opt.batch_size);
     check<value_error>(opt.num_workers >= 0, "loader: num_workers must be >= 0, got ", opt.num_workers);
     check<value_error>(opt.prefetch >= 1, "loader: prefetch must be >= 1, got ", opt.prefetch);
+    check<value_error>(opt.world_size >= 1 && opt.rank >= 0 && opt.rank < opt.world_size,
+                       "loader: expected 0 <= rank < world_size, got rank ", opt.rank, ", world_size ", opt.world_size);
+    check<value_error>(opt.world_size == 1 || opt.drop_last,
+                       "loader: data-parallel sharding (world_size ", opt.world_size,
+                       ") needs drop_last = true, so every rank gets a full batch at every step");
   }
   loader(const loader&) = delete;
   loader& operator=(const loader&) = delete;
@@ -97,9 +110,10 @@ class loader {
 
   const loader_options& options() const { return opt_; }
   int64_t dataset_size() const { return int64_t(data_->size()); }
-  /// Batches per epoch: floor(N / B) with drop_last, ceil(N / B) without.
+  /// Batches per epoch: floor(N / B) with drop_last, ceil(N / B) without; sharded over W ranks:
+  /// floor(N / (B W)).
   int64_t steps_per_epoch() const {
-    const int64_t n = dataset_size(), b = opt_.batch_size;
+    const int64_t n = dataset_size(), b = opt_.batch_size * opt_.world_size;
     return opt_.drop_last ? n / b : (n + b - 1) / b;
   }
 
@@ -210,7 +224,8 @@ class loader {
   };
 
   batch make_batch(int64_t epoch, int64_t step, const std::vector<int64_t>& perm, Policy& policy) const {
-    const int64_t n = int64_t(perm.size()), first = step * opt_.batch_size;
+    const int64_t n = int64_t(perm.size());
+    const int64_t first = (step * opt_.world_size + opt_.rank) * opt_.batch_size;
     const int64_t B = std::min(opt_.batch_size, n - first);
     batch out;
     out.epoch = epoch;

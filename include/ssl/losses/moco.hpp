@@ -114,8 +114,17 @@ class moco_v3 {
   // q1, q2: (N, D) queries of the two views; k1, k2: (N, D) momentum keys of the two views
   moco_v3_result operator()(const tensor<cpu>& q1, const tensor<cpu>& q2, const tensor<cpu>& k1,
                             const tensor<cpu>& k2) const {
-    auto a = contrast(q1, k2, "moco_v3 (q1, k2)");
-    auto b = contrast(q2, k1, "moco_v3 (q2, k1)");
+    check<shape_error>(k1.shape() == q1.shape() && k2.shape() == q2.shape(), "moco_v3: expected keys of the queries' shape ",
+                       q1.shape(), ", got ", k1.shape(), " and ", k2.shape());
+    return (*this)(q1, q2, k1, k2, 0);
+  }
+  // The same with more keys than queries (data-parallel: the keys of every rank, dist/global_moco_v3.hpp):
+  // k1, k2: (M, D), M >= N; query row i's positive is key row first_positive + i, every other key
+  // is a negative: logits (N, M), the loss a mean over the N queries.
+  moco_v3_result operator()(const tensor<cpu>& q1, const tensor<cpu>& q2, const tensor<cpu>& k1, const tensor<cpu>& k2,
+                            int64_t first_positive) const {
+    auto a = contrast(q1, k2, first_positive, "moco_v3 (q1, k2)");
+    auto b = contrast(q2, k1, first_positive, "moco_v3 (q2, k1)");
     return {a.value + b.value, std::move(a.grad_q), std::move(b.grad_q)};
   }
   // On a device backend (backend/cuda/info_nce.cuh, under nvcc); `value` stays a (1) device tensor.
@@ -126,28 +135,31 @@ class moco_v3 {
   }
 
  private:
-  // ctr(q, k): logits qn kn^T / tau (N, N), targets on the diagonal, scaled by 2 tau.
-  moco_result contrast(const tensor<cpu>& q, const tensor<cpu>& k, const char* who) const {
+  // ctr(q, k): logits qn kn^T / tau (N, M), row i's target key first + i, scaled by 2 tau.
+  moco_result contrast(const tensor<cpu>& q, const tensor<cpu>& k, int64_t first, const char* who) const {
     namespace ld = losses_detail;
     ld::expect_embeddings(q, who);
-    check<shape_error>(k.shape() == q.shape(), who, ": expected keys of shape ", q.shape(), ", got ", k.shape());
-    const int64_t N = q.dim(0), D = q.dim(1);
+    check<shape_error>(k.rank() == 2 && k.dim(1) == q.dim(1) && k.dim(0) >= q.dim(0), who, ": expected keys (M, ",
+                       q.dim(1), ") with M >= ", q.dim(0), ", got ", k.shape());
+    const int64_t N = q.dim(0), D = q.dim(1), M = k.dim(0);
+    check<value_error>(first >= 0 && first + N <= M, who, ": the positives' first key row must be in [0, ", M - N,
+                       "], got ", first);
     const float inv_t = 1.0f / temperature_, scale = 2.0f * temperature_;
     const auto qn = ld::normalize_rows(q, N);
-    const auto kn = ld::normalize_rows(k, N);
-    tensor<cpu> G(shape{N, N});
-    ops::gemm(cpu{}, ops::trans::no, ops::trans::yes, N, N, D, inv_t, qn.z.data(), D, kn.z.data(), D, 0.0f, G.data(), N);
+    const auto kn = ld::normalize_rows(k, M);
+    tensor<cpu> G(shape{N, M});
+    ops::gemm(cpu{}, ops::trans::no, ops::trans::yes, N, M, D, inv_t, qn.z.data(), D, kn.z.data(), D, 0.0f, G.data(), M);
     std::vector<double> row_loss(static_cast<size_t>(N));
     const float g_scale = scale / float(N);
     parallel_for(0, N, [&](int64_t i) {
-      float* l = G.data() + i * N;
-      const float li = l[i];
-      row_loss[size_t(i)] = ld::softmax_inplace(l, N) - double(li);
-      for (int64_t j = 0; j < N; ++j) l[j] *= g_scale;
-      l[i] -= g_scale;
+      float* l = G.data() + i * M;
+      const float li = l[first + i];
+      row_loss[size_t(i)] = ld::softmax_inplace(l, M) - double(li);
+      for (int64_t j = 0; j < M; ++j) l[j] *= g_scale;
+      l[first + i] -= g_scale;
     }, 16);
     tensor<cpu> dqn(shape{N, D});
-    ops::gemm(cpu{}, ops::trans::no, ops::trans::no, N, D, N, inv_t, G.data(), N, kn.z.data(), D, 0.0f, dqn.data(), D);
+    ops::gemm(cpu{}, ops::trans::no, ops::trans::no, N, D, M, inv_t, G.data(), M, kn.z.data(), D, 0.0f, dqn.data(), D);
     return {float(scale * ld::ordered_sum(row_loss) / double(N)), ld::normalize_rows_backward(qn, dqn)};
   }
 

@@ -150,6 +150,14 @@ class moco_v2_method {
     return perm;
   }
 
+  /// Data-parallel hook (dist::data_parallel calls it before after_step): this step's keys become
+  /// `gather(keys)`, the keys of every rank's batch in rank order, so every rank's queue grows by
+  /// the global batch and the queues stay identical (MoCo's concat_all_gather before enqueueing).
+  template <class Gather>
+  void gather_step_keys(Gather&& gather) {
+    if (keys_.rank() == 2) keys_ = gather(keys_);
+  }
+
   /// Enqueues the step's keys, then moves the key network towards the query network.
   void after_step(const step_info&) {
     if (keys_.rank() == 2) enqueue(keys_);  // none when after_step runs without a step

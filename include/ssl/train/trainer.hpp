@@ -4,7 +4,9 @@
 // for each epoch, for each batch from the loader:
 //   zero grads -> method.train_step(views) -> [clip] -> set lr / wd from schedules -> opt.step()
 //   -> method.after_step(info) -> log (CSV, progress line) -> [checkpoint]
-// Stops after `epochs`, after `max_steps`, or at the first step boundary past `budget_seconds`.
+// Stops after `epochs`, after `max_steps`, or at the first step boundary past `budget_seconds`
+// (a method with `bool agree_to_stop(bool)`, such as dist::data_parallel, turns that into a
+// decision shared by all ranks).
 //
 // Resume: a checkpoint holds the model (parameters + buffers), the optimizer state and
 // (step, epoch). The loader's batches are a pure function of (seed, epoch, step), so a run
@@ -187,7 +189,11 @@ train_summary train(M& method, O& opt, Loader& loader, const trainer_options& o)
         stop = true;
         break;
       }
-      if (o.budget_seconds > 0 && elapsed >= o.budget_seconds) {
+      bool over_budget = o.budget_seconds > 0 && elapsed >= o.budget_seconds;
+      // Data-parallel replicas (dist/data_parallel.hpp) stop together: any rank over budget stops all.
+      if constexpr (requires { method.agree_to_stop(over_budget); })
+        if (o.budget_seconds > 0) over_budget = method.agree_to_stop(over_budget);
+      if (over_budget) {
         sum.stopped_by_budget = true;
         stop = true;
         break;
