@@ -4,6 +4,7 @@
 // W x --batch. Ranks are threads of this process (ssl::dist::thread_group, --ranks W, --threads
 // compute threads each); built with MPI, the same program also runs one rank per process:
 //   mpirun -np 2 simclr_data_parallel --mpi --threads 1
+// --sync-bn makes every BatchNorm use the statistics of the global batch (SimCLR's global BN).
 // Rank 0 writes the CSV log and checkpoint and reports k-NN (and the linear probe) beside a
 // random-init encoder, as simclr_fashion_mnist does.
 #include <CLI/CLI.hpp>
@@ -25,6 +26,7 @@ struct dp_settings {
   int ranks = 2;
   float temperature = 0.5f;
   bool local_negatives = false;
+  bool sync_bn = false;
   int64_t max_steps = 0;  // 0: the budget and --epochs decide
 };
 
@@ -32,8 +34,13 @@ template <class Loss, dist::Communicator C>
 train_summary train_rank(C& comm, Loss loss, const data::in_memory_dataset& train, const dp_settings& d,
                          convnet_s<>& encoder_out) {
   const train_settings& s = d.s;
-  simclr method(convnet_s<>(1, rng(s.seed)), projection_mlp<>({.in_dim = 256, .hidden_dim = 256, .out_dim = 128}, rng(s.seed).fork(1)),
-                std::move(loss));
+  convnet_s<> encoder(1, rng(s.seed));
+  projection_mlp<> projector({.in_dim = 256, .hidden_dim = 256, .out_dim = 128}, rng(s.seed).fork(1));
+  if (d.sync_bn) {  // global BN: every BatchNorm's batch statistics over all ranks' images
+    dist::sync_batch_norm(encoder, comm);
+    dist::sync_batch_norm(projector, comm);
+  }
+  simclr method(std::move(encoder), std::move(projector), std::move(loss));
   dist::data_parallel dp(method, comm);
   param_list<cpu> params;
   dp.collect(params, "");
@@ -88,6 +95,8 @@ int main(int argc, char** argv) {
   app.add_option("--temperature", d.temperature, "NT-Xent temperature");
   app.add_flag("--local-negatives", d.local_negatives,
                "each rank's NT-Xent over its own batch only (no gathering), as plain DDP with ssl::nt_xent would");
+  app.add_flag("--sync-bn", d.sync_bn,
+               "SyncBatchNorm (SimCLR's global BN): batch statistics over every rank's images, as one process on the global batch");
   app.add_option("--max-steps", d.max_steps,
                  "stop after this many steps (load-independent: the same steps give the same weights on threads or MPI)");
   app.add_option("--checkpoint", d.s.checkpoint, "checkpoint file (safetensors), written by rank 0 at the end");

@@ -11,11 +11,17 @@
 //   ssl_train --method simclr --minutes 15 --fine-tune 5        (AdamW, head lr 1e-3, encoder lr x0.1, cosine)
 //   ssl_train --method simclr --epochs 4 --minutes 60 --fine-tune-epochs 3   (epoch-bounded: load-independent)
 //   ssl_train --method simclr --epochs 4 --minutes 60 --fine-tune-epochs 30 --fine-tune-labels 0.01   (1% of the labels; --fine-tune-batch 64 suits 600 images)
+//   ssl_train --method byol --ranks 2 --sync-bn --minutes 15   (data-parallel: 2 thread ranks of batch 128, SyncBN)
 // Methods: simclr, moco_v2, moco_v3, byol, simsiam. Encoders: convnet_s, resnet18 (CIFAR stem).
+// --ranks W splits each global batch of --batch images over W ranks (threads of this process,
+// ssl::dist::data_parallel): SimCLR's and MoCo v3's negatives come from every rank, MoCo v2's queue
+// takes every rank's keys, and --sync-bn gives BatchNorm the global batch's statistics.
 // The other methods (DINO, MAE, MaskFeat, rotation, jigsaw, colorization, triplet) have their
 // own example programs with method-specific flags.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <ssl/dist.hpp>
+#include <ssl/nn/copy_state.hpp>
 #include <ssl/ssl.hpp>
 
 using namespace ssl;
@@ -27,7 +33,9 @@ struct run_config {
   int64_t queue = 4096, bn_groups = 8;
   std::string key_bn = "shuffled_groups";
   uint64_t seed = 0;
-  int workers = 2;
+  int workers = 2, threads = 2;
+  int ranks = 1;         // > 1: data-parallel over this many thread ranks (--batch is the global batch)
+  bool sync_bn = false;  // with ranks > 1: SyncBatchNorm
   bool probe = false;
   double fine_tune_minutes = 0;     // 0: no fine-tuning
   int fine_tune_epochs = 0;         // > 0: fine-tune for this many epochs (no time limit) instead
@@ -89,14 +97,7 @@ double fine_tune_accuracy(const E& enc, const eval_data& d, const run_config& c)
   return eval::fine_tune(enc, labelled.images, labelled.labels, d.test.images(), d.test.labels(), o).report.test_accuracy;
 }
 
-template <class M, class E>
-int train_and_report(M& method, const eval_data& d, const scores& base, const E& random_enc, const run_config& c,
-                     const std::string& name) {
-  param_list<cpu> params;
-  method.collect(params, "");
-  adamw opt(params, {.lr = c.lr, .weight_decay = 0.0f});
-  data::loader loader(d.train, augment::fashion_mnist_simclr(int(d.train.height())),
-                      {.batch_size = c.batch, .shuffle = true, .drop_last = true, .num_workers = c.workers, .seed = c.seed});
+trainer_options trainer_of(const run_config& c) {
   trainer_options to;
   to.epochs = c.epochs;
   to.budget_seconds = c.minutes * 60;
@@ -104,11 +105,22 @@ int train_and_report(M& method, const eval_data& d, const scores& base, const E&
   to.checkpoint_path = c.checkpoint;
   to.checkpoint_every = c.checkpoint.empty() ? 0 : 500;
   to.resume_from = c.resume;
-  const train_summary sum = ssl::train(method, opt, loader, to);
+  return to;
+}
+
+auto make_loader(const eval_data& d, const run_config& c, int rank = 0, int world_size = 1) {
+  return data::loader(d.train, augment::fashion_mnist_simclr(int(d.train.height())),
+                      {.batch_size = c.batch / world_size, .shuffle = true, .drop_last = true, .num_workers = c.workers,
+                       .seed = c.seed, .rank = rank, .world_size = world_size});
+}
+
+/// Training summary, then the trained encoder's scores beside the random-init encoder's.
+template <class E>
+int report(const std::string& name, const train_summary& sum, int64_t steps_per_epoch, const E& trained,
+           const eval_data& d, const scores& base, const E& random_enc, const run_config& c) {
   std::printf("%s: %lld steps (%.2f epochs) in %.0f s, %.0f img/s, loss %.4f\n", name.c_str(), (long long)sum.steps,
-              double(sum.steps) / double(loader.steps_per_epoch()), sum.seconds, sum.images_per_second,
-              sum.mean_loss_last_100);
-  const scores s = evaluate(method.encoder(), d, c.probe);
+              double(sum.steps) / double(steps_per_epoch), sum.seconds, sum.images_per_second, sum.mean_loss_last_100);
+  const scores s = evaluate(trained, d, c.probe);
   std::printf("k-NN:         %s %.2f%%   random init %.2f%%   (%+.2f points)\n", name.c_str(), 100 * s.knn, 100 * base.knn,
               100 * (s.knn - base.knn));
   if (c.probe)
@@ -118,7 +130,7 @@ int train_and_report(M& method, const eval_data& d, const scores& base, const E&
               (long long)d.test.size(), name.c_str(), s.geometry.alignment, s.geometry.uniformity, base.geometry.alignment,
               base.geometry.uniformity);
   if (c.fine_tune_minutes > 0 || c.fine_tune_epochs > 0) {
-    const double ft = fine_tune_accuracy(method.encoder(), d, c);
+    const double ft = fine_tune_accuracy(trained, d, c);
     const double ft_random = fine_tune_accuracy(random_enc, d, c);
     std::printf("fine-tune (%.4g%% labels): %s %.2f%% (random init %.2f%%)   (%+.2f points)\n", 100 * c.fine_tune_labels,
                 name.c_str(), 100 * ft, 100 * ft_random, 100 * (ft - ft_random));
@@ -126,11 +138,125 @@ int train_and_report(M& method, const eval_data& d, const scores& base, const E&
   return 0;
 }
 
+/// One process: trains `method` on the whole batch.
+template <class M, class E>
+int train_and_report(M& method, const eval_data& d, const scores& base, const E& random_enc, const run_config& c,
+                     const std::string& name) {
+  param_list<cpu> params;
+  method.collect(params, "");
+  adamw opt(params, {.lr = c.lr, .weight_decay = 0.0f});
+  auto loader = make_loader(d, c);
+  const train_summary sum = ssl::train(method, opt, loader, trainer_of(c));
+  return report(name, sum, loader.steps_per_epoch(), method.encoder(), d, base, random_enc, c);
+}
+
 static moco_key_bn parse_key_bn(const std::string& s) {
   if (s == "shuffled_groups") return moco_key_bn::shuffled_groups;
   if (s == "batch") return moco_key_bn::batch;
   if (s == "running") return moco_key_bn::running;
-  throw value_error("ssl_train: unknown --key-bn '" + s + "' (expected shuffled_groups, batch or running)");
+  throw value_error("unknown --key-bn '" + s + "' (expected shuffled_groups, batch or running)");
+}
+
+/// Builds method `name` with encoder type E and hands it to f(method, label). With a communicator of
+/// several ranks (C other than dist::single_process) the contrastive losses take their negatives from
+/// every rank's batch, and with c.sync_bn every BatchNorm of the encoder and heads is synchronised
+/// (before composing, so the key / target copies share it).
+template <class E, class C, class F>
+int with_method(E make_encoder(uint64_t), int64_t feat, const std::string& method, const run_config& c, C& comm, F&& f) {
+  constexpr bool ranks = !std::same_as<C, dist::single_process>;
+  const rng g(c.seed);
+  auto synced = [&](auto module) {
+    if constexpr (ranks)
+      if (c.sync_bn) dist::sync_batch_norm(module, comm);
+    return module;
+  };
+  auto encoder = [&] { return synced(make_encoder(c.seed)); };
+  auto mlp = [&](int64_t in, int64_t hidden, uint64_t stream, bool bn = true) {
+    return synced(projection_mlp<>({.in_dim = in, .hidden_dim = hidden, .out_dim = 128, .batch_norm = bn}, g.fork(stream)));
+  };
+  if (method == "simclr") {
+    if constexpr (ranks) {
+      simclr m(encoder(), mlp(feat, 256, 1), dist::global_nt_xent<C>(comm, c.temperature));
+      return f(m, "SimCLR");
+    } else {
+      simclr m(encoder(), mlp(feat, 256, 1), nt_xent(c.temperature));
+      return f(m, "SimCLR");
+    }
+  }
+  if (method == "moco_v2") {
+    // MoCo v2 normalises the keys with Shuffle-BN inside each rank's batch; its queue takes every rank's keys
+    check<value_error>(!c.sync_bn, "--sync-bn applies to simclr, moco_v3, byol and simsiam; moco_v2 uses "
+                                   "Shuffle-BN (--key-bn)");
+    moco_v2_method m(encoder(), mlp(feat, 256, 1, /*bn=*/false),
+                     {.queue_size = c.queue,
+                      .momentum = c.momentum,
+                      .key_bn = parse_key_bn(c.key_bn),
+                      .bn_groups = c.bn_groups,
+                      .seed = c.seed},
+                     moco(c.temperature));
+    return f(m, "MoCo v2");
+  }
+  if (method == "moco_v3") {
+    if constexpr (ranks) {
+      moco_v3_method m(encoder(), mlp(feat, 512, 1), mlp(128, 512, 2), {.momentum_base = c.momentum},
+                       dist::global_moco_v3<C>(comm, c.temperature));
+      return f(m, "MoCo v3");
+    } else {
+      moco_v3_method m(encoder(), mlp(feat, 512, 1), mlp(128, 512, 2), {.momentum_base = c.momentum}, moco_v3(c.temperature));
+      return f(m, "MoCo v3");
+    }
+  }
+  if (method == "byol") {
+    byol_method m(encoder(), mlp(feat, 512, 1), mlp(128, 512, 2), {.tau_base = c.momentum});
+    return f(m, "BYOL");
+  }
+  if (method == "simsiam") {
+    simsiam_method<E, projection_mlp<>> m(encoder(), mlp(feat, 512, 1), mlp(128, 512, 2));
+    return f(m, "SimSiam");
+  }
+  throw value_error("unknown method '" + method + "' (expected simclr, moco_v2, moco_v3, byol or simsiam)");
+}
+
+/// c.ranks thread ranks, each training a replica on its c.batch / c.ranks images of every global
+/// batch (dist::data_parallel); rank 0 logs and checkpoints, and its encoder is reported.
+template <class E>
+int train_ranks_and_report(E make_encoder(uint64_t), int64_t feat, const std::string& method, const eval_data& d,
+                           const scores& base, const E& random_enc, const run_config& c) {
+  check<value_error>(c.batch % c.ranks == 0, "--batch (", c.batch, ") must be a multiple of --ranks (", c.ranks,
+                     "): each rank trains on batch / ranks images");
+  E trained = make_encoder(c.seed);
+  std::string name;
+  train_summary sum;
+  int64_t steps_per_epoch = 1;
+  dist::thread_group(c.ranks, std::max(1, c.threads / c.ranks)).run([&](dist::thread_communicator& comm) {
+    with_method(make_encoder, feat, method, c, comm, [&](auto& m, const char* label) {
+      dist::data_parallel dp(m, comm);
+      param_list<cpu> params;
+      dp.collect(params, "");
+      adamw opt(params, {.lr = c.lr, .weight_decay = 0.0f});
+      auto loader = make_loader(d, c, comm.rank(), comm.world_size());
+      trainer_options to = trainer_of(c);
+      const bool lead = comm.rank() == 0;
+      to.progress = lead;
+      if (!lead) {  // the replicas are identical: rank 0 writes the log and the checkpoints
+        to.csv_log.clear();
+        to.checkpoint_path.clear();
+        to.checkpoint_every = 0;
+      }
+      const train_summary s = ssl::train(dp, opt, loader, to);
+      const float spread = dist::max_replica_difference(m, comm);
+      if (lead) {
+        sum = s;
+        sum.images_per_second *= double(comm.world_size());  // every rank's images
+        steps_per_epoch = loader.steps_per_epoch();
+        name = std::string(label) + " (" + std::to_string(comm.world_size()) + " ranks" + (c.sync_bn ? ", SyncBN" : "") + ")";
+        std::printf("replicas differ by %g after training\n", double(spread));
+        copy_state(m.encoder(), trained);  // weights and BN statistics, without the rank synchronisation
+      }
+      return 0;
+    });
+  });
+  return report(name, sum, steps_per_epoch, trained, d, base, random_enc, c);
 }
 
 template <class E>
@@ -138,50 +264,21 @@ int run_with(E make_encoder(uint64_t), int64_t feat, const std::string& method, 
   E random_enc = make_encoder(c.seed);
   eval::recalibrate_batch_norm(random_enc, d.train.images(), eval::fashion_mnist_normalization());
   const scores base = evaluate(random_enc, d, c.probe);
-  const rng g(c.seed);
-  if (method == "simclr") {
-    simclr m(make_encoder(c.seed), projection_mlp<>({.in_dim = feat, .hidden_dim = 256, .out_dim = 128}, g.fork(1)),
-             nt_xent(c.temperature));
-    return train_and_report(m, d, base, random_enc, c, "SimCLR");
-  }
-  if (method == "moco_v2") {
-    moco_v2_method m(make_encoder(c.seed),
-                     projection_mlp<>({.in_dim = feat, .hidden_dim = 256, .out_dim = 128, .batch_norm = false}, g.fork(1)),
-                     {.queue_size = c.queue,
-                      .momentum = c.momentum,
-                      .key_bn = parse_key_bn(c.key_bn),
-                      .bn_groups = c.bn_groups,
-                      .seed = c.seed},
-                     moco(c.temperature));
-    return train_and_report(m, d, base, random_enc, c, "MoCo v2");
-  }
-  if (method == "moco_v3") {
-    moco_v3_method m(make_encoder(c.seed), projection_mlp<>({.in_dim = feat, .hidden_dim = 512, .out_dim = 128}, g.fork(1)),
-                     projection_mlp<>({.in_dim = 128, .hidden_dim = 512, .out_dim = 128}, g.fork(2)),
-                     {.momentum_base = c.momentum}, moco_v3(c.temperature));
-    return train_and_report(m, d, base, random_enc, c, "MoCo v3");
-  }
-  auto projector = projection_mlp<>({.in_dim = feat, .hidden_dim = 512, .out_dim = 128}, g.fork(1));
-  auto predictor = projection_mlp<>({.in_dim = 128, .hidden_dim = 512, .out_dim = 128}, g.fork(2));
-  if (method == "byol") {
-    byol_method m(make_encoder(c.seed), projector, predictor, {.tau_base = c.momentum});
-    return train_and_report(m, d, base, random_enc, c, "BYOL");
-  }
-  if (method == "simsiam") {
-    simsiam_method<E, projection_mlp<>> m(make_encoder(c.seed), projector, predictor);
-    return train_and_report(m, d, base, random_enc, c, "SimSiam");
-  }
-  throw value_error("ssl_train: unknown method '" + method + "' (expected simclr, moco_v2, moco_v3, byol or simsiam)");
+  if (c.ranks > 1) return train_ranks_and_report(make_encoder, feat, method, d, base, random_enc, c);
+  check<value_error>(!c.sync_bn, "--sync-bn needs --ranks of 2 or more");
+  dist::single_process one;
+  return with_method(make_encoder, feat, method, c, one,
+                     [&](auto& m, const char* label) { return train_and_report(m, d, base, random_enc, c, label); });
 }
 
 static convnet_s<> make_convnet(uint64_t seed) { return convnet_s<>(1, rng(seed)); }
 static resnet<> make_resnet18(uint64_t seed) { return resnet18_cifar<cpu>(1, rng(seed)); }
 
 int main(int argc, char** argv) {
-  CLI::App app{"ssl_train: self-supervised training on Fashion-MNIST (or IDX files), k-NN / linear-probe evaluation"};
+  CLI::App app{"self-supervised training on Fashion-MNIST (or IDX files), k-NN / linear-probe evaluation"};
   run_config c;
   std::string method = "simclr", encoder = "convnet_s", data_dir = data::fashion_mnist_dir();
-  int threads = 2;
+  int& threads = c.threads;
   app.add_option("--method", method, "simclr | moco_v2 | moco_v3 | byol | simsiam");
   app.add_option("--encoder", encoder, "convnet_s | resnet18");
   app.add_option("--minutes", c.minutes, "wall-clock training budget (augmentation included)");
@@ -195,7 +292,10 @@ int main(int argc, char** argv) {
   app.add_option("--bn-groups", c.bn_groups, "MoCo v2 BN groups of the query and key batches (1 = whole batch)");
   app.add_option("--seed", c.seed, "seed of weights, data order and augmentations");
   app.add_option("--workers", c.workers, "loader threads");
-  app.add_option("--threads", threads, "compute threads");
+  app.add_option("--threads", threads, "compute threads (all ranks together)");
+  app.add_option("--ranks", c.ranks, "data-parallel thread ranks; each trains on batch / ranks images of every global batch")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--sync-bn", c.sync_bn, "with --ranks: SyncBatchNorm (statistics of the global batch)");
   app.add_option("--data", data_dir, "folder with the Fashion-MNIST IDX files (train-*/t10k-*)");
   app.add_option("--csv", c.csv, "per-step CSV log");
   app.add_option("--checkpoint", c.checkpoint, "checkpoint file (safetensors), every 500 steps and at the end");
@@ -229,7 +329,7 @@ int main(int argc, char** argv) {
                                             /*seed=*/12345)};
     if (encoder == "convnet_s") return run_with<convnet_s<>>(make_convnet, 256, method, d, c);
     if (encoder == "resnet18") return run_with<resnet<>>(make_resnet18, 512, method, d, c);
-    throw value_error("ssl_train: unknown encoder '" + encoder + "' (expected convnet_s or resnet18)");
+    throw value_error("unknown encoder '" + encoder + "' (expected convnet_s or resnet18)");
   } catch (const ssl::error& e) {
     std::fprintf(stderr, "ssl_train: %s\n", e.what());
     return 2;

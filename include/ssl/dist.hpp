@@ -5,4 +5,6 @@
 #include "dist/data_parallel.hpp"
 #include "dist/global_moco_v3.hpp"
 #include "dist/global_nt_xent.hpp"
+#include "dist/sync_batch_norm.hpp"
+#include "dist/sync_sinkhorn_knopp.hpp"
 #include "dist/thread_group.hpp"

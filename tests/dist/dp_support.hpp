@@ -15,10 +15,11 @@ namespace dp_test {
 
 using namespace ssl;
 
-/// Two views: the image plus Gaussian noise from the sample's own stream.
+/// `count` views (two by default): the image plus Gaussian noise from the sample's own stream.
 struct noisy_views {
+  int count = 2;
   std::vector<tensor<cpu>> operator()(const tensor<cpu>& img, rng& g) const {
-    std::vector<tensor<cpu>> v(2, img);
+    std::vector<tensor<cpu>> v(static_cast<size_t>(count), img);
     for (auto& t : v)
       for (int64_t i = 0; i < t.numel(); ++i) t[i] += 0.1f * g.normal();
     return v;
@@ -61,11 +62,12 @@ inline float max_abs_difference(const std::vector<float>& a, const std::vector<f
 
 /// Trains `m` 2 epochs with SGD (momentum 0.9, wd 1e-4) on batches of `batch`; returns its parameters.
 template <class M>
-std::vector<float> train_single(M& m, const data::in_memory_dataset& d, int64_t batch, float lr = 0.05f) {
+std::vector<float> train_single(M& m, const data::in_memory_dataset& d, int64_t batch, float lr = 0.05f,
+                                noisy_views views = {}) {
   param_list<cpu> ps;
   m.collect(ps, "");
   sgd opt(ps, {.lr = lr, .momentum = 0.9f, .weight_decay = 1e-4f});
-  data::loader loader(d, noisy_views{}, {.batch_size = batch, .num_workers = 0, .seed = 3});
+  data::loader loader(d, views, {.batch_size = batch, .num_workers = 0, .seed = 3});
   ssl::train(m, opt, loader, two_epochs());
   return flat_params(ps);
 }
@@ -80,7 +82,8 @@ struct rank_result {
 /// W thread ranks; rank r builds its method with make(comm), wraps it in data_parallel and trains it
 /// as train_single does, on its shard of batch B.
 template <class Make>
-std::vector<rank_result> train_ranks(int W, int64_t B, const data::in_memory_dataset& d, Make make, float lr = 0.05f) {
+std::vector<rank_result> train_ranks(int W, int64_t B, const data::in_memory_dataset& d, Make make, float lr = 0.05f,
+                                     noisy_views views = {}) {
   std::vector<rank_result> out(static_cast<size_t>(W));
   dist::thread_group(W).run([&](dist::thread_communicator& comm) {
     auto m = make(comm);
@@ -88,7 +91,7 @@ std::vector<rank_result> train_ranks(int W, int64_t B, const data::in_memory_dat
     param_list<cpu> ps;
     dp.collect(ps, "");
     sgd opt(ps, {.lr = lr, .momentum = 0.9f, .weight_decay = 1e-4f});
-    data::loader loader(d, noisy_views{},
+    data::loader loader(d, views,
                         {.batch_size = B, .num_workers = 1, .seed = 3, .rank = comm.rank(), .world_size = W});
     rank_result& r = out[size_t(comm.rank())];
     r.steps = ssl::train(dp, opt, loader, two_epochs()).steps;

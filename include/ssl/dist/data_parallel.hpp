@@ -12,8 +12,10 @@
 // equals a single process's step on the global batch; losses that compare samples (NT-Xent,
 // InfoNCE) need the other ranks' embeddings: ssl::dist::global_nt_xent.
 //
-// BatchNorm statistics stay per rank (PyTorch DDP's default; SimCLR's "global BN" and
-// SyncBatchNorm are not modelled). Buffers are synchronised after every after_step by
+// BatchNorm statistics stay per rank (PyTorch DDP's default) unless the modules were given
+// dist::sync_batch_norm (SimCLR's "global BN", SyncBatchNorm); DINOv2's Sinkhorn-Knopp likewise with
+// dist::sync_sinkhorn_knopp. A method that draws per-image randomness itself (masks) and offers
+// set_replica(rank, world_size) draws its rows of the global batch's draw. Buffers are synchronised after every after_step by
 // `buffer_policy(name)`: the default averages BN running statistics and DINO / iBOT centers over the
 // ranks (for an EMA of batch means c <- m c + (1 - m) mean_r, the average over ranks is exactly the
 // update with the global batch mean); everything else is kept (EMA teachers follow identical
@@ -156,6 +158,9 @@ class data_parallel {
       if (s == buffer_sync::broadcast) broadcast_buffers_.push_back(t);
     }
     if (opt_.broadcast_initial_state) broadcast_state(method, comm);
+    // A method that draws per-image randomness itself (MAE's and MaskFeat's masks, DINOv2's iBOT
+    // masks) learns its place in the global batch and draws its slice of the global draw.
+    if constexpr (requires { method.set_replica(0, 1); }) method.set_replica(comm.rank(), comm.world_size());
   }
 
   /// The wrapped step on this rank's shard, then gradients and loss averaged over the ranks.

@@ -41,6 +41,7 @@
 // (eval::dino_loss_collapse).
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -349,6 +350,25 @@ class dino_method {
   const dino& loss() const { return loss_; }
   const ibot_patch& patch_loss() const { return ibot_; }
   const dino_options& options() const { return opt_; }
+  /// Data-parallel Sinkhorn-Knopp (DINOv2's distributed version): the targets of the [CLS] and iBOT
+  /// patch rows are computed over every replica's rows together, reduced by `g`
+  /// (dist::sync_sinkhorn_knopp sets it from a communicator). Empty g: this replica's rows only.
+  /// Host (cpu) methods only; a no-op under centering::center.
+  void set_sinkhorn_group(sinkhorn_group g) {
+    check<value_error>(std::same_as<backend_type, cpu> || (!g.sum && !g.max),
+                       "dino_method::set_sinkhorn_group: data-parallel Sinkhorn-Knopp is host (cpu) only");
+    sinkhorn_group_ = (g.sum || g.max) ? std::make_shared<const sinkhorn_group>(std::move(g)) : nullptr;
+  }
+  bool sinkhorn_synchronized() const { return sinkhorn_group_ != nullptr; }
+  /// Data-parallel replica `rank` of `world_size`, each with B images of every global batch of
+  /// B world_size (dist::data_parallel calls it): the iBOT masks are this replica's images of the
+  /// global batch's masks, so the replicas together draw what one process on the global batch would.
+  void set_replica(int rank, int world_size) {
+    check<value_error>(world_size >= 1 && rank >= 0 && rank < world_size, "set_replica: expected 0 <= rank < world_size, got ",
+                       rank, " of ", world_size);
+    replica_rank_ = rank;
+    replicas_ = world_size;
+  }
   const tensor<backend_type>& center() const { return center_; }
   const tensor<backend_type>& patch_center() const { return patch_center_; }
   /// EMA momentum of the latest after_step (momentum_base before the first).
@@ -385,7 +405,21 @@ class dino_method {
       check<shape_error>(xg.dim(2) % p == 0 && xg.dim(3) % p == 0, "dino: global crops ", xg.shape(),
                          " are not a whole number of ", p, "x", p, " patches");
       const int64_t gh = xg.dim(2) / p, gw = xg.dim(3) / p, L = gh * gw;
-      m.mask = ibot_masks(n, gh, gw, opt_.ibot_masks, rng(opt_.seed).fork(uint64_t(step_)));
+      const rng gen = rng(opt_.seed).fork(uint64_t(step_));
+      if (replicas_ == 1) {
+        m.mask = ibot_masks(n, gh, gw, opt_.ibot_masks, gen);
+      } else {
+        // this replica's images of the global batch's masks: the global crops are (G, B W) in crop
+        // order, and replica r holds images [r B, (r + 1) B) of each crop
+        const int64_t G = opt_.global_views, B = n / G;
+        const patch_mask all = ibot_masks(n * replicas_, gh, gw, opt_.ibot_masks, gen);
+        m.mask.batch = n;
+        m.mask.tokens = all.tokens;
+        for (int64_t g = 0; g < G; ++g) {
+          const auto first = all.hidden.begin() + (g * B * replicas_ + replica_rank_ * B) * all.tokens;
+          m.mask.hidden.insert(m.mask.hidden.end(), first, first + B * all.tokens);
+        }
+      }
       m.tokens = 1 + L;
       for (int64_t i = 0; i < n; ++i) m.rows.push_back(i * m.tokens);
       for (int64_t i = 0; i < n; ++i) {
@@ -440,8 +474,12 @@ class dino_method {
   tensor<backend_type> teacher_targets(const tensor<backend_type>& logits, const tensor<backend_type>& center,
                                        float tau) const {
     // (no finiteness check here: NaN logits give a NaN loss, which the step reports at its end)
-    if (opt_.centering == dino_centering::sinkhorn_knopp)
-      return sinkhorn_knopp(logits, tau, opt_.sinkhorn_iterations, /*check_finite=*/false);
+    if (opt_.centering == dino_centering::sinkhorn_knopp) {
+      if constexpr (std::same_as<backend_type, cpu>)
+        return sinkhorn_knopp(logits, tau, opt_.sinkhorn_iterations, /*check_finite=*/false, sinkhorn_group_.get());
+      else
+        return sinkhorn_knopp(logits, tau, opt_.sinkhorn_iterations, /*check_finite=*/false);
+    }
     return losses_detail::centered_softmax(logits, center, tau);
   }
 
@@ -457,6 +495,8 @@ class dino_method {
   std::optional<E> teacher_encoder_;
   std::optional<H> teacher_head_;
   dino_options opt_;
+  std::shared_ptr<const sinkhorn_group> sinkhorn_group_;
+  int64_t replica_rank_ = 0, replicas_ = 1;  // data-parallel: this replica's place in the global batch  // data-parallel Sinkhorn-Knopp (cpu only), null: off
   dino loss_;
   ibot_patch ibot_;
   tensor<backend_type> center_;

@@ -55,7 +55,8 @@ class mae {
 
   /// The mask of training step `step` for a batch of n images of L patches.
   token_mask mask_for_step(int64_t n, int64_t L, int64_t step) const {
-    return random_token_mask(n, L, opt_.mask_ratio, rng(opt_.seed, 0x4d4145).fork(uint64_t(step)));
+    return random_token_mask(n, L, opt_.mask_ratio, rng(opt_.seed, 0x4d4145).fork(uint64_t(step)),
+                             replica_rank_ * n);
   }
 
   /// views: exactly one (N, C, H, W) batch; H / p x W / p must be the decoder's grid.
@@ -97,6 +98,14 @@ class mae {
   const mae_options& options() const { return opt_; }
   int64_t step_count() const { return step_; }
   void set_step_count(int64_t s) { step_ = s; }
+  /// Data-parallel replica `rank` of `world_size`, each with n images of every global batch of
+  /// n world_size (dist::data_parallel calls it): the masks are this replica's rows of the global
+  /// batch's masks, so the replicas together draw what one process on the global batch would.
+  void set_replica(int rank, int world_size) {
+    check<value_error>(world_size >= 1 && rank >= 0 && rank < world_size, "set_replica: expected 0 <= rank < world_size, got ",
+                       rank, " of ", world_size);
+    replica_rank_ = rank;
+  }
 
  private:
   E encoder_;
@@ -104,6 +113,7 @@ class mae {
   mae_options opt_;
   masked_reconstruction loss_;
   int64_t step_ = 0;
+  int64_t replica_rank_ = 0;  // data-parallel: this replica's place in the global batch
 };
 
 }  // namespace ssl

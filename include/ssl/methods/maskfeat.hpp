@@ -82,7 +82,8 @@ class maskfeat {
 
   /// The mask of training step `step` for n images of L patches (reproducible from the seed).
   token_mask mask_for_step(int64_t n, int64_t L, int64_t step) const {
-    return random_token_mask(n, L, opt_.mask_ratio, rng(opt_.seed, 0x4d465401).fork(uint64_t(step)));
+    return random_token_mask(n, L, opt_.mask_ratio, rng(opt_.seed, 0x4d465401).fork(uint64_t(step)),
+                             replica_rank_ * n);
   }
 
   /// Predicted HoG vectors for every patch (N, L, P), with the masked patches replaced by the mask token.
@@ -170,6 +171,14 @@ class maskfeat {
   const maskfeat_options& options() const { return opt_; }
   int64_t step_count() const { return step_; }
   void set_step_count(int64_t s) { step_ = s; }
+  /// Data-parallel replica `rank` of `world_size`, each with n images of every global batch of
+  /// n world_size (dist::data_parallel calls it): the masks are this replica's rows of the global
+  /// batch's masks, so the replicas together draw what one process on the global batch would.
+  void set_replica(int rank, int world_size) {
+    check<value_error>(world_size >= 1 && rank >= 0 && rank < world_size, "set_replica: expected 0 <= rank < world_size, got ",
+                       rank, " of ", world_size);
+    replica_rank_ = rank;
+  }
 
  private:
   void check_input(const tensor<B>& x) const {
@@ -206,6 +215,7 @@ class maskfeat {
   parameter<B> mask_token_;
   linear<B> head_;
   int64_t step_ = 0;
+  int64_t replica_rank_ = 0;  // data-parallel: this replica's place in the global batch
 };
 
 }  // namespace ssl

@@ -9,6 +9,7 @@
 // Buffers (not parameters, listed by collect_buffers for checkpoints): "running_mean", "running_var",
 // "num_batches_tracked" (a scalar tensor).
 // With `relu` set the layer is BN followed by ReLU in one pass (same parameters and buffers).
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -42,6 +43,7 @@ class batch_norm {
   struct saved_type {
     tensor<B> x;
     batch_stats<B> mean, invstd;
+    int64_t count = 0;  // values per channel the statistics cover (all replicas' with SyncBatchNorm)
   };
 
   batch_norm() = default;
@@ -89,11 +91,16 @@ class batch_norm {
     check_input(x);
     output<saved_type, B> out;
     batch_stats<B> var;
-    ops::batch_norm_forward_train(x, weight_.value, bias_.value, opt_.eps, opt_.relu, out.y, out.saved.mean, var,
-                                  out.saved.invstd);
+    int64_t count = x.numel() / opt_.channels;
+    if constexpr (std::same_as<B, cpu>)
+      count = ops::batch_norm_forward_train(x, weight_.value, bias_.value, opt_.eps, opt_.relu, out.y, out.saved.mean,
+                                            var, out.saved.invstd, all_reduce_.get());
+    else
+      ops::batch_norm_forward_train(x, weight_.value, bias_.value, opt_.eps, opt_.relu, out.y, out.saved.mean, var,
+                                    out.saved.invstd);
+    out.saved.count = count;
     const float tracked = count_batch();
     const float m = opt_.momentum ? *opt_.momentum : 1.0f / tracked;
-    const int64_t count = x.numel() / opt_.channels;
     ops::batch_norm_update_running(running_mean_, running_var_, out.saved.mean, var, count, m);
     out.saved.x = std::move(x);
     return out;
@@ -101,18 +108,26 @@ class batch_norm {
 
   tensor<B> backward(const saved_type& s, const tensor<B>& dy) {
     tensor<B> dx;
-    ops::batch_norm_backward_train(dy, s.x, s.mean, s.invstd, weight_.value, bias_.value, opt_.relu, dx, weight_.grad,
-                                   bias_.grad);
+    backward_into(s, dy, dx);
     return dx;
   }
   /// The same, computed in place in dy's memory (dx[i] depends on dy[i] only once the sums are
   /// taken), for callers that no longer need dy: one activation-sized tensor less at the peak.
   tensor<B> backward(const saved_type& s, tensor<B>&& dy) {
     tensor<B> g = std::move(dy);
-    ops::batch_norm_backward_train(g, s.x, s.mean, s.invstd, weight_.value, bias_.value, opt_.relu, g, weight_.grad,
-                                   bias_.grad);
+    backward_into(s, g, g);
     return g;
   }
+
+  /// SyncBatchNorm: train-mode statistics (and their gradients) over the batches of every
+  /// data-parallel replica, summed by `f` (ops::batch_norm_all_reduce; dist::sync_batch_norm sets it
+  /// from a communicator). Copies of the module (EMA teachers) share it. An empty f: this batch only.
+  /// Host (cpu) modules only.
+  void set_all_reduce(ops::batch_norm_all_reduce f) {
+    check<value_error>(std::same_as<B, cpu> || !f, "batch_norm::set_all_reduce: SyncBatchNorm is host (cpu) only");
+    all_reduce_ = f ? std::make_shared<const ops::batch_norm_all_reduce>(std::move(f)) : nullptr;
+  }
+  bool synchronized() const { return all_reduce_ != nullptr; }
 
   tensor<B> infer(const tensor<B>& x) const {
     check_input(x);
@@ -134,6 +149,15 @@ class batch_norm {
   }
 
  private:
+  void backward_into(const saved_type& s, const tensor<B>& dy, tensor<B>& dx) {
+    if constexpr (std::same_as<B, cpu>)
+      ops::batch_norm_backward_train(dy, s.x, s.mean, s.invstd, weight_.value, bias_.value, opt_.relu, dx, weight_.grad,
+                                     bias_.grad, all_reduce_.get(), s.count);
+    else
+      ops::batch_norm_backward_train(dy, s.x, s.mean, s.invstd, weight_.value, bias_.value, opt_.relu, dx, weight_.grad,
+                                     bias_.grad);
+  }
+
   void check_input(const tensor<B>& x) const {
     check<shape_error>((x.rank() == 2 || x.rank() == 4) && x.dim(1) == opt_.channels, "batch_norm: expected input (N, ",
                        opt_.channels, ") or (N, ", opt_.channels, ", H, W), got shape ", x.shape());
@@ -156,6 +180,7 @@ class batch_norm {
   parameter<B> weight_, bias_;
   tensor<B> running_mean_, running_var_, num_batches_tracked_;
   float tracked_on_host_ = 0;  // GPU only: mirror of num_batches_tracked, < 0 when unknown
+  std::shared_ptr<const ops::batch_norm_all_reduce> all_reduce_;  // SyncBatchNorm (cpu only), null: off
 };
 
 namespace detail {

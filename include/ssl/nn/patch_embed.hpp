@@ -113,7 +113,9 @@ struct patch_mask {
 
 /// MAE's random_masking: per sample, uniform noise -> argsort; the first K = int(L (1 - ratio))
 /// patches are kept. ratio in [0, 1); K >= 1. Sample n draws from gen.fork(n): thread-count free.
-inline token_mask random_token_mask(int64_t batch, int64_t tokens, float ratio, const rng& gen) {
+/// `first_sample`: the batch's offset in a larger batch drawn with the same gen (a data-parallel
+/// replica's slice of the global batch: sample n draws from gen.fork(first_sample + n)).
+inline token_mask random_token_mask(int64_t batch, int64_t tokens, float ratio, const rng& gen, int64_t first_sample = 0) {
   check<value_error>(ratio >= 0.0f && ratio < 1.0f, "random_token_mask: expected a mask ratio in [0, 1), got ", ratio);
   check<value_error>(batch >= 1 && tokens >= 1, "random_token_mask: expected batch, tokens >= 1, got ", batch, ", ",
                      tokens);
@@ -127,7 +129,7 @@ inline token_mask random_token_mask(int64_t batch, int64_t tokens, float ratio, 
   std::vector<float> noise(static_cast<size_t>(tokens));
   std::vector<int32_t> order(static_cast<size_t>(tokens));
   for (int64_t n = 0; n < batch; ++n) {
-    rng g = gen.fork(uint64_t(n));
+    rng g = gen.fork(uint64_t(first_sample + n));
     for (auto& v : noise) v = g.uniform();
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return noise[size_t(a)] < noise[size_t(b)]; });

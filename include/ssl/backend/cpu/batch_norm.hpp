@@ -9,6 +9,7 @@
 // Backward (train), g = dy (masked by y > 0 when ReLU is fused):
 //   dbeta += Σ g,  dgamma += Σ g * xhat
 //   dx = gamma * invstd * (g - mean(g) - xhat * mean(g * xhat))
+#include <functional>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -165,13 +166,22 @@ inline void bn_apply_affine(const tensor<cpu>& x, const batch_norm_layout& l, co
 }
 }  // namespace detail
 
+/// SyncBatchNorm's reduction: sums a float buffer over the data-parallel replicas in place (every
+/// replica gets the same sums). Given to the train-mode ops, it makes the batch statistics those of
+/// the replicas' batches together (dist/sync_batch_norm.hpp sets it from a communicator).
+using batch_norm_all_reduce = std::function<void(float*, int64_t)>;
+
 /// Train-mode forward. Writes y (x's shape), the batch mean and biased variance (C) and
 /// invstd = 1 / sqrt(var + eps) (C). Backward recomputes xhat from x, mean and invstd.
 /// Statistics: per row of `inner` values its mean and squared deviations (vectorised float sums,
 /// the row's second read hits L1), merged across rows in image order in double.
-inline void batch_norm_forward_train(const tensor<cpu>& x, const tensor<cpu>& gamma, const tensor<cpu>& beta, float eps,
-                                     bool fuse_relu, tensor<cpu>& y, std::vector<float>& mean, std::vector<float>& var,
-                                     std::vector<float>& invstd) {
+/// With `sync` the statistics cover every replica's batch (two reductions: the sums, for the global
+/// mean mu; then each replica's squared deviations about mu, M2_r + n_r (mean_r - mu)^2).
+/// Returns the number of values per channel the statistics cover (all replicas' with sync).
+inline int64_t batch_norm_forward_train(const tensor<cpu>& x, const tensor<cpu>& gamma, const tensor<cpu>& beta,
+                                        float eps, bool fuse_relu, tensor<cpu>& y, std::vector<float>& mean,
+                                        std::vector<float>& var, std::vector<float>& invstd,
+                                        const batch_norm_all_reduce* sync = nullptr) {
   const int64_t C = gamma.numel();
   const batch_norm_layout l = batch_norm_layout_of(x.shape(), C);
   check<value_error>(l.count() > 1, "batch_norm: expected more than 1 value per channel in training, got input shape ",
@@ -198,6 +208,17 @@ inline void batch_norm_forward_train(const tensor<cpu>& x, const tensor<cpu>& ga
     });
   std::vector<float>& scale = detail::bn_coefficients(0, size_t(C));
   std::vector<float>& offset = detail::bn_coefficients(1, size_t(C));
+  auto finish_channel = [&](int64_t c, double mean_c, double m2, int64_t total) {
+    const float mu = float(mean_c);
+    const double v = m2 / double(total);
+    const float is = float(1.0 / std::sqrt(v + double(eps)));
+    mean[size_t(c)] = mu;
+    var[size_t(c)] = float(v);
+    invstd[size_t(c)] = is;
+    scale[size_t(c)] = gamma[c] * is;
+    offset[size_t(c)] = beta[c] - mu * scale[size_t(c)];
+  };
+  std::vector<double> local_mean(sync ? size_t(C) : 0), local_m2(sync ? size_t(C) : 0);
   parallel_for(0, C, [&](int64_t c) {
     // Rows merged in image order, in double, with Chan et al.'s pairwise update:
     //   delta = m_r - mean,  mean += delta k / (n + k),  M2 += M2_r + delta^2 n k / (n + k).
@@ -211,16 +232,32 @@ inline void batch_norm_forward_train(const tensor<cpu>& x, const tensor<cpu>& ga
       m2 += row_m2 + delta * delta * count * k / total;
       count = total;
     }
-    const float mu = float(mean_c);
-    const double v = m2 / double(M);
-    const float is = float(1.0 / std::sqrt(v + double(eps)));
-    mean[size_t(c)] = mu;
-    var[size_t(c)] = float(v);
-    invstd[size_t(c)] = is;
-    scale[size_t(c)] = gamma[c] * is;
-    offset[size_t(c)] = beta[c] - mu * scale[size_t(c)];
+    if (sync) {
+      local_mean[size_t(c)] = mean_c;
+      local_m2[size_t(c)] = m2;
+    } else {
+      finish_channel(c, mean_c, m2, M);
+    }
   }, 4);
+  int64_t total = M;
+  if (sync) {
+    // sums and count over the replicas -> mu; then the squared deviations about mu -> M2
+    std::vector<float> buf(static_cast<size_t>(C + 1));
+    for (int64_t c = 0; c < C; ++c) buf[size_t(c)] = float(local_mean[size_t(c)] * double(M));
+    buf[size_t(C)] = float(M);
+    (*sync)(buf.data(), C + 1);
+    total = int64_t(std::llround(buf[size_t(C)]));
+    std::vector<double> mu(static_cast<size_t>(C));
+    for (int64_t c = 0; c < C; ++c) {
+      mu[size_t(c)] = double(buf[size_t(c)]) / double(total);
+      const double d = local_mean[size_t(c)] - mu[size_t(c)];
+      buf[size_t(c)] = float(local_m2[size_t(c)] + double(M) * d * d);
+    }
+    (*sync)(buf.data(), C);
+    for (int64_t c = 0; c < C; ++c) finish_channel(c, mu[size_t(c)], double(buf[size_t(c)]), total);
+  }
   detail::bn_apply_affine(x, l, scale, offset, fuse_relu, y);
+  return total;
 }
 
 /// Eval-mode forward with given statistics: y = gamma * (x - mean) / sqrt(var + eps) + beta (then ReLU if fused).
@@ -242,10 +279,14 @@ inline void batch_norm_forward_eval(const tensor<cpu>& x, const tensor<cpu>& gam
 /// Train-mode backward from the saved input x and its batch mean / invstd (xhat is recomputed).
 /// Accumulates dgamma, dbeta (+=); writes dx. With fuse_relu, dy is masked by gamma * xhat + beta > 0.
 /// dx may be dy itself (in place): the sums over dy are complete before the elementwise pass writes dx.
+/// With `sync` (SyncBatchNorm) the sums sum(g) and sum(g xhat) of every replica are added before dx
+/// (PyTorch's SyncBatchNorm; dgamma, dbeta stay this replica's), and `count` is the number of values
+/// per channel over all replicas, as the forward returned.
 inline void batch_norm_backward_train(const tensor<cpu>& dy, const tensor<cpu>& x, const std::vector<float>& mean,
                                       const std::vector<float>& invstd, const tensor<cpu>& gamma,
                                       const tensor<cpu>& beta, bool fuse_relu, tensor<cpu>& dx, tensor<cpu>& dgamma,
-                                      tensor<cpu>& dbeta) {
+                                      tensor<cpu>& dbeta, const batch_norm_all_reduce* sync = nullptr,
+                                      int64_t count = 0) {
   const int64_t C = gamma.numel();
   const batch_norm_layout l = batch_norm_layout_of(x.shape(), C);
   expect_shape(dy, x.shape(), "batch_norm backward dy");
@@ -281,6 +322,16 @@ inline void batch_norm_backward_train(const tensor<cpu>& dy, const tensor<cpu>& 
   std::vector<float>& ca = detail::bn_coefficients(2, size_t(C));
   std::vector<float>& cb = detail::bn_coefficients(3, size_t(C));
   std::vector<float>& cx = detail::bn_coefficients(4, size_t(C));
+  auto coefficients = [&](int64_t c, double sg, double sgx, int64_t total) {
+    const float mu = mean[size_t(c)], is = invstd[size_t(c)];
+    const float mg = float(sg / double(total)), mgx = float(sgx / double(total));
+    const float k = gamma[c] * is;
+    // dx = k * (g - mean(g) - xhat * mean(g * xhat)), xhat = (x - mu) * is  =  g a + x cx + b
+    ca[size_t(c)] = k;
+    cb[size_t(c)] = -k * (mg - mu * is * mgx);
+    cx[size_t(c)] = -k * is * mgx;
+  };
+  std::vector<float> sums(sync ? size_t(2 * C) : 0);
   parallel_for(0, C, [&](int64_t c) {
     double sg = 0, sgx = 0;  // rows summed in image order, in double
     for (int64_t n = 0; n < l.batch; ++n) {
@@ -288,17 +339,22 @@ inline void batch_norm_backward_train(const tensor<cpu>& dy, const tensor<cpu>& 
       sg += row_sums[size_t((n * C + c) * 2)];
       sgx += row_sums[size_t((n * C + c) * 2 + 1)];
     }
-    const float mu = mean[size_t(c)], is = invstd[size_t(c)];
-    sgx *= is;  // Σ g * xhat
+    sgx *= invstd[size_t(c)];  // Σ g * xhat
     dbeta[c] += float(sg);
     dgamma[c] += float(sgx);
-    const float mg = float(sg / double(M)), mgx = float(sgx / double(M));
-    const float k = gamma[c] * is;
-    // dx = k * (g - mean(g) - xhat * mean(g * xhat)), xhat = (x - mu) * is  =  g a + x cx + b
-    ca[size_t(c)] = k;
-    cb[size_t(c)] = -k * (mg - mu * is * mgx);
-    cx[size_t(c)] = -k * is * mgx;
+    if (sync) {
+      sums[size_t(c)] = float(sg);
+      sums[size_t(C + c)] = float(sgx);
+    } else {
+      coefficients(c, sg, sgx, M);
+    }
   }, 4);
+  if (sync) {
+    check<value_error>(count >= M, "batch_norm backward: the synchronised count (", count,
+                       ") must cover this replica's ", M, " values per channel");
+    (*sync)(sums.data(), 2 * C);
+    for (int64_t c = 0; c < C; ++c) coefficients(c, sums[size_t(c)], sums[size_t(C + c)], count);
+  }
   parallel_for(0, l.batch, [&](int64_t n) {
     for (int64_t c = 0; c < C; ++c) {
       const int64_t off = n * S + c * l.inner;
