@@ -164,16 +164,18 @@ struct jigsaw_batch_result {
   std::vector<int64_t> labels;  // N permutation indices
 };
 
-/// Puzzles for a batch x (N, C, H, W); image n uses the stream g.fork(n), so the result does not
-/// depend on the thread count.
-inline jigsaw_batch_result jigsaw_batch(const tensor<cpu>& x, const permutation_set& perms, const rng& g, int64_t tile) {
+/// Puzzles for a batch x (N, C, H, W); image n uses the stream g.fork(first_sample + n), so the
+/// result does not depend on the thread count, and a data-parallel replica holding images
+/// [first_sample, first_sample + N) of a global batch draws their puzzles of the global draw.
+inline jigsaw_batch_result jigsaw_batch(const tensor<cpu>& x, const permutation_set& perms, const rng& g, int64_t tile,
+                                        int64_t first_sample = 0) {
   expect_rank(x, 4, "jigsaw_batch images (N, C, H, W)");
   const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
   detail::check_jigsaw_sizes(H, W, tile, "jigsaw_batch");
   jigsaw_batch_result r{tensor<cpu>(shape{9 * N, C, tile, tile}), std::vector<int64_t>(size_t(N))};
   const int64_t per = 9 * C * tile * tile;
   parallel_for(0, N, [&](int64_t n) {
-    rng gn = g.fork(uint64_t(n));
+    rng gn = g.fork(uint64_t(first_sample + n));
     r.labels[size_t(n)] = detail::cut_puzzle(x.data() + n * C * H * W, C, H, W, perms, gn, tile, r.tiles.data() + n * per);
   });
   return r;

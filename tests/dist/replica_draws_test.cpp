@@ -1,7 +1,11 @@
-// Methods that draw their own masks under data_parallel: data_parallel tells each replica its place
-// in the global batch (set_replica), each draws its rows of the global batch's masks, and W ranks of
-// batch B then train exactly as one process of batch B W (MAE, MaskFeat; DINOv2's iBOT masks with
-// the distributed Sinkhorn-Knopp in sinkhorn_data_parallel_test.cpp).
+// Methods that draw per-image randomness themselves under data_parallel: data_parallel tells each
+// replica its place in the global batch (set_replica), each draws its rows of the global batch's
+// draw, and W ranks of batch B then train exactly as one process of batch B W (MAE's and MaskFeat's
+// masks, jigsaw's puzzles; DINOv2's iBOT masks with the distributed Sinkhorn-Knopp in
+// sinkhorn_data_parallel_test.cpp).
+#include <ssl/encoders/mlp.hpp>
+#include <ssl/heads/projection_mlp.hpp>
+#include <ssl/methods/jigsaw.hpp>
 #include <ssl/methods/mae.hpp>
 #include <ssl/methods/maskfeat.hpp>
 
@@ -28,6 +32,12 @@ auto make_maskfeat(uint64_t seed) {
   return maskfeat<vit<>>(vit<>({.image_size = 8, .patch = 4, .in_channels = 1, .dim = 8, .depth = 1, .heads = 2}, rng(seed)),
                          1, {.mask_ratio = 0.5f, .seed = 4});
 }
+auto make_jigsaw(uint64_t seed) {
+  // 3x3 tiles of 12x12 images through a small MLP; 6 permutation classes
+  return jigsaw_method(mlp_encoder<>(9, {8}, seed),
+                       projection_mlp<>({.in_dim = 72, .hidden_dim = 72, .out_dim = 6, .layers = 1}, rng(seed + 1)),
+                       {.permutations = 6, .tile = 3, .seed = 2});
+}
 }  // namespace
 
 TEST_CASE("set_replica: a replica's masks are its rows of the global batch's masks") {
@@ -45,8 +55,8 @@ TEST_CASE("set_replica: a replica's masks are its rows of the global batch's mas
 /// replaced by rank 0's broadcast); checks identical replicas at the single-process weights and
 /// returns those weights.
 template <class Make>
-std::vector<float> expect_single_process_run(Make make) {
-  const auto d = tiny_data(8);
+std::vector<float> expect_single_process_run(Make make, int64_t side = 8) {
+  const auto d = tiny_data(side);
   auto single = make(2);
   const auto reference = train_single(single, d, 12, 0.05f, noisy_views{1});
   const auto ranks = train_ranks(2, 6, d, [&](thread_communicator& comm) { return make(comm.rank() == 0 ? 2 : 3); },
@@ -66,3 +76,7 @@ TEST_CASE("mae under data_parallel: every replica masks its own rows; the single
 }
 
 TEST_CASE("maskfeat under data_parallel: the single-process run") { expect_single_process_run(make_maskfeat); }
+
+TEST_CASE("jigsaw under data_parallel: each replica cuts its images' puzzles of the global draw") {
+  expect_single_process_run(make_jigsaw, 12);
+}
