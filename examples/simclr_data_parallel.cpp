@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
   app.add_flag("--sync-bn", d.sync_bn,
                "SyncBatchNorm (SimCLR's global BN): batch statistics over every rank's images, as one process on the global batch");
   app.add_option("--max-steps", d.max_steps,
-                 "stop after this many steps (load-independent: the same steps give the same weights on threads or MPI)");
+                 "stop after this many steps (load-independent: the same steps give the same weights with --ranks threads or --mpi processes of one binary)");
   app.add_option("--checkpoint", d.s.checkpoint, "checkpoint file (safetensors), written by rank 0 at the end");
 #if defined(SSL_EXAMPLE_MPI)
   app.add_flag("--mpi", use_mpi, "one rank per MPI process (run under mpirun) instead of --ranks threads");
