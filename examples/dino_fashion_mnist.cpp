@@ -16,8 +16,13 @@
 //       --fine-tune-batch 64 --fine-tune-pool cls     (then fine-tunes the teacher and the random init on 1% of the labels)
 //   dino_fashion_mnist --fine-tune-from dino_vit.safetensors --fine-tune-epochs 50 --fine-tune-labels 0.01
 //       (no pre-training: fine-tunes a teacher written by --save-teacher)
+//   dino_fashion_mnist --encoder convnet --ranks 2 --sync-bn --batch 128   (data-parallel: 2 thread ranks of 64
+//       images, the center over the global batch, SyncBN; with --sinkhorn / --dinov2 the distributed
+//       Sinkhorn-Knopp, and each rank's iBOT masks its images of the global batch's draw)
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <ssl/dist.hpp>
+#include <ssl/nn/copy_state.hpp>
 #include <ssl/ssl.hpp>
 
 #include "vit_example_support.hpp"
@@ -76,12 +81,83 @@ struct run_options {
   int64_t registers = 0;   // ViT register tokens (Darcet et al. 2024; DINOv2 "_reg" models: 4)
   float layer_scale = 0;   // ViT LayerScale init (DINOv2: 1e-5); 0: none
   uint64_t seed = 0;
-  int workers = 2;
+  int workers = 2, threads = 2;
+  int ranks = 1;         // > 1: data-parallel over this many thread ranks sharing --batch
+  bool sync_bn = false;  // with ranks > 1 and a BN backbone: SyncBatchNorm
   bool probe = false;  // also a linear probe (multinomial logistic regression on frozen features)
   std::string csv, save_teacher;
   ssl_example::vit_fine_tune_settings fine_tune;  // ViT only: fine-tune the teacher (and the random init) after
   std::string fine_tune_cache;                    // caches the random-init fine-tuning accuracy
 };
+
+/// What a training run leaves for the report: the student and teacher backbones (copies of rank 0's
+/// under data parallelism) and the last step's diagnostics.
+template <class E>
+struct dino_run {
+  explicit dino_run(const E& backbone) : student(backbone), teacher(backbone) {}
+  E student, teacher;
+  train_summary sum;
+  int64_t steps_per_epoch = 1, last_hidden = 0;
+  float collapse_reference = 0, last_ibot = 0;
+  std::string collapse_message;
+};
+
+/// Trains DINO from `backbone` on this rank's share of every global batch of o.batch images; one
+/// process when C is dist::single_process, else one of o.ranks data-parallel replicas.
+template <class E, class C>
+void train_dino(E backbone, const data::in_memory_dataset& train, const run_options& o, C& comm, dino_run<E>& out) {
+  constexpr bool ranks = !std::same_as<C, dist::single_process>;
+  if constexpr (ranks && HasBatchNorms<E>)
+    if (o.sync_bn) dist::sync_batch_norm(backbone, comm);  // before composing: the teacher copy shares it
+  const int64_t F = backbone.feature_dim();
+  dino_method<E> method(std::move(backbone),
+                        dino_head<>({.in_dim = F, .hidden_dim = 512, .bottleneck_dim = 128, .out_dim = o.out_dim},
+                                    rng(o.seed).fork(7)),
+                        {.teacher_temperature_start = o.teacher_temp, .teacher_temperature = o.teacher_temp,
+                         .momentum_base = o.momentum, .freeze_last_layer_steps = o.freeze_steps,
+                         .koleo_weight = o.koleo,
+                         .centering = o.sinkhorn ? dino_centering::sinkhorn_knopp : dino_centering::center,
+                         .ibot_weight = o.ibot, .seed = o.seed});
+  if constexpr (ranks)
+    if (o.sinkhorn) dist::sync_sinkhorn_knopp(method, comm);
+  param_list<cpu> params;
+  method.collect(params, "");
+  const float lr = o.lr > 0 ? o.lr : 5e-4f * float(o.batch) / 256.0f;  // of the global batch
+  adamw opt(params, {.lr = lr, .weight_decay = o.weight_decay}, {no_decay_on_bias_and_norm()});
+  data::loader loader(train, augment::dino_views(28, 12, o.n_local, augment::fashion_mnist_normalize()),
+                      {.batch_size = o.batch / comm.world_size(), .shuffle = true, .drop_last = true,
+                       .num_workers = o.workers, .seed = o.seed, .rank = comm.rank(), .world_size = comm.world_size()});
+  trainer_options to;
+  to.epochs = o.epochs;
+  to.budget_seconds = o.minutes * 60;
+  to.max_steps = o.max_steps;
+  const int64_t horizon = o.epochs * loader.steps_per_epoch();
+  to.lr = linear_warmup(0.0f, lr, std::min(o.warmup, o.max_steps > 0 ? std::min(o.max_steps, horizon) : horizon));
+  to.clip_grad_norm = o.clip;
+  const bool lead = comm.rank() == 0;
+  to.progress = lead;
+  if (lead) to.csv_log = o.csv;
+  train_summary sum;
+  if constexpr (ranks) {
+    dist::data_parallel dp(method, comm);  // rank 0's weights broadcast; gradients averaged; center over all ranks
+    sum = ssl::train(dp, opt, loader, to);
+    const float spread = dist::max_replica_difference(method, comm);
+    if (lead) std::printf("%d ranks x %lld images; replicas differ by %g\n", comm.world_size(),
+                          (long long)(o.batch / comm.world_size()), double(spread));
+    sum.images_per_second *= double(comm.world_size());
+  } else {
+    sum = ssl::train(method, opt, loader, to);
+  }
+  if (!lead) return;
+  copy_state(method.encoder(), out.student);  // weights and BN statistics (not the rank synchronisation)
+  copy_state(method.teacher_encoder(), out.teacher);
+  out.sum = sum;
+  out.steps_per_epoch = loader.steps_per_epoch();
+  out.collapse_reference = method.collapse_reference();
+  out.collapse_message = method.collapse_check().message;
+  out.last_ibot = method.last_ibot_loss();
+  out.last_hidden = method.last_hidden_patches();
+}
 
 template <class E>
 void run(const char* name, E student_backbone, E random_backbone, const data::in_memory_dataset& train,
@@ -91,37 +167,22 @@ void run(const char* name, E student_backbone, E random_backbone, const data::in
   if (o.probe) std::printf(", linear probe %.2f%%", 100 * base.linear);
   std::printf("\n");
 
-  const int64_t F = student_backbone.feature_dim();
-  dino_method<E> method(std::move(student_backbone),
-                        dino_head<>({.in_dim = F, .hidden_dim = 512, .bottleneck_dim = 128, .out_dim = o.out_dim},
-                                    rng(o.seed).fork(7)),
-                        {.teacher_temperature_start = o.teacher_temp, .teacher_temperature = o.teacher_temp,
-                         .momentum_base = o.momentum, .freeze_last_layer_steps = o.freeze_steps,
-                         .koleo_weight = o.koleo,
-                         .centering = o.sinkhorn ? dino_centering::sinkhorn_knopp : dino_centering::center,
-                         .ibot_weight = o.ibot, .seed = o.seed});
-  param_list<cpu> params;
-  method.collect(params, "");
-  const float lr = o.lr > 0 ? o.lr : 5e-4f * float(o.batch) / 256.0f;
-  adamw opt(params, {.lr = lr, .weight_decay = o.weight_decay}, {no_decay_on_bias_and_norm()});
-  data::loader loader(train, augment::dino_views(28, 12, o.n_local, augment::fashion_mnist_normalize()),
-                      {.batch_size = o.batch, .shuffle = true, .drop_last = true, .num_workers = o.workers, .seed = o.seed});
-  trainer_options to;
-  to.epochs = o.epochs;
-  to.budget_seconds = o.minutes * 60;
-  to.max_steps = o.max_steps;
-  const int64_t horizon = o.epochs * loader.steps_per_epoch();
-  to.lr = linear_warmup(0.0f, lr, std::min(o.warmup, o.max_steps > 0 ? std::min(o.max_steps, horizon) : horizon));
-  to.clip_grad_norm = o.clip;
-  to.csv_log = o.csv;
-  const train_summary sum = ssl::train(method, opt, loader, to);
+  dino_run<E> r(student_backbone);  // the architecture; the trained weights are copied in
+  if (o.ranks > 1) {
+    dist::thread_group(o.ranks, std::max(1, o.threads / o.ranks)).run([&](dist::thread_communicator& comm) {
+      train_dino(E(student_backbone), train, o, comm, r);
+    });
+  } else {
+    dist::single_process one;
+    train_dino(std::move(student_backbone), train, o, one, r);
+  }
+  const train_summary& sum = r.sum;
   std::printf("trained %lld steps (%.2f epochs) in %.0f s, %.1f img/s, final loss %.4f (ln K = %.4f; %s)\n",
-              (long long)sum.steps, double(sum.steps) / double(loader.steps_per_epoch()), sum.seconds,
-              sum.images_per_second, sum.mean_loss_last_100, method.collapse_reference(),
-              method.collapse_check().message.c_str());
+              (long long)sum.steps, double(sum.steps) / double(r.steps_per_epoch), sum.seconds, sum.images_per_second,
+              sum.mean_loss_last_100, r.collapse_reference, r.collapse_message.c_str());
 
-  const scores student = evaluate(method.encoder(), sets, o.probe);
-  const scores teacher = evaluate(method.teacher_encoder(), sets, o.probe);
+  const scores student = evaluate(r.student, sets, o.probe);
+  const scores teacher = evaluate(r.teacher, sets, o.probe);
   // "DINO " alone, "DINOv2 " with all three additions, else "DINO + <the additions used> "
   std::string additions;
   const std::pair<bool, const char*> parts[] = {{o.koleo > 0, "KoLeo"}, {o.sinkhorn, "Sinkhorn-Knopp"}, {o.ibot > 0, "iBOT"}};
@@ -130,18 +191,17 @@ void run(const char* name, E student_backbone, E random_backbone, const data::in
   const bool all_three = o.koleo > 0 && o.sinkhorn && o.ibot > 0;
   const std::string method_name = all_three ? "DINOv2 " : "DINO" + additions + " ";
   if (o.ibot > 0)
-    std::printf("iBOT: last step %.4f over %lld hidden patches\n", method.last_ibot_loss(),
-                (long long)method.last_hidden_patches());
+    std::printf("iBOT: last step %.4f over %lld hidden patches\n", r.last_ibot, (long long)r.last_hidden);
   print_scores((method_name + name + " student").c_str(), student, base);
   print_scores((method_name + name + " teacher").c_str(), teacher, base);
   if constexpr (std::same_as<E, vit<>>) {  // alignment / uniformity of [CLS] and mean-pooled features
     const eval::view_pairs pairs = ssl_example::test_view_pairs(sets.test);
     const ssl_example::vit_geometry random_geometry = ssl_example::vit_view_geometry(random_backbone, pairs);
     ssl_example::report_vit_geometry((method_name + name + " student").c_str(),
-                                     ssl_example::vit_view_geometry(method.encoder(), pairs), random_geometry);
+                                     ssl_example::vit_view_geometry(r.student, pairs), random_geometry);
     ssl_example::report_vit_geometry((method_name + name + " teacher").c_str(),
-                                     ssl_example::vit_view_geometry(method.teacher_encoder(), pairs), random_geometry);
-    ssl_example::report_vit_fine_tune((method_name + name + " teacher").c_str(), method.teacher_encoder(), train,
+                                     ssl_example::vit_view_geometry(r.teacher, pairs), random_geometry);
+    ssl_example::report_vit_fine_tune((method_name + name + " teacher").c_str(), r.teacher, train,
                                       sets.test, o.fine_tune, o.seed, o.fine_tune_cache);
   } else {  // ConvNet-S: the 256-d backbone features, BN recalibrated by evaluate above
     const eval::view_pairs pairs = ssl_example::test_view_pairs(sets.test);
@@ -152,12 +212,12 @@ void run(const char* name, E student_backbone, E random_backbone, const data::in
                   method_name.c_str(), name, who, g.alignment, g.uniformity, base_geometry.alignment,
                   base_geometry.uniformity);
     };
-    report("student", method.encoder());
-    report("teacher", method.teacher_encoder());
+    report("student", r.student);
+    report("teacher", r.teacher);
   }
   if (!o.save_teacher.empty()) {
     named_tensors t;
-    for (auto& r : parameters(method.teacher_encoder())) t.emplace_back(r.name, r.p->value);
+    for (auto& p : parameters(r.teacher)) t.emplace_back(p.name, p.p->value);
     save_safetensors(o.save_teacher, t, {{"model", name}});
     std::printf("teacher backbone written to %s\n", o.save_teacher.c_str());
   }
@@ -197,7 +257,10 @@ int main(int argc, char** argv) {
   app.add_flag("--dinov2", dinov2, "DINOv2's additions: --koleo 0.1 --sinkhorn, and --ibot 1 with --encoder vit");
   app.add_option("--seed", o.seed, "seed of weights, data order and augmentations");
   app.add_option("--workers", o.workers, "loader threads");
-  app.add_option("--threads", threads, "compute threads");
+  app.add_option("--threads", threads, "compute threads (all ranks together)");
+  app.add_option("--ranks", o.ranks, "data-parallel thread ranks sharing each --batch (the global batch)")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--sync-bn", o.sync_bn, "with --ranks and --encoder convnet: SyncBatchNorm (statistics of the global batch)");
   app.add_option("--eval-train", eval_train, "train images used as k-NN memory");
   app.add_option("--eval-test", eval_test, "test images classified");
   app.add_option("--data", data_dir, "folder with the Fashion-MNIST IDX files");
@@ -211,6 +274,7 @@ int main(int argc, char** argv) {
                  "skip pre-training: fine-tune the ViT teacher backbone in this file (from --save-teacher) and the random init");
   CLI11_PARSE(app, argc, argv);
   set_num_threads(threads);
+  o.threads = threads;
   if (!fine_tune_from.empty()) encoder = "vit";  // --save-teacher writes ViT backbones only for fine-tuning
   if (o.fine_tune.epochs > 0 && encoder != "vit") {
     std::fprintf(stderr, "--fine-tune-epochs needs --encoder vit (ConvNet-S methods: ssl_train --fine-tune-epochs)\n");
@@ -223,6 +287,10 @@ int main(int argc, char** argv) {
   }
   if (o.ibot > 0 && encoder != "vit") {
     std::fprintf(stderr, "--ibot needs --encoder vit (a token encoder with a mask token)\n");
+    return 2;
+  }
+  if (o.batch % o.ranks != 0 || (o.sync_bn && (o.ranks < 2 || encoder != "convnet"))) {
+    std::fprintf(stderr, "--batch must be a multiple of --ranks; --sync-bn needs --ranks >= 2 and --encoder convnet\n");
     return 2;
   }
   if ((o.registers > 0 || o.layer_scale > 0) && encoder != "vit") {
