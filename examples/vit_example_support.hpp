@@ -19,6 +19,8 @@
 #include <vector>
 
 #include <ssl/data/dataset.hpp>
+#include <ssl/dist/data_parallel.hpp>
+#include <ssl/dist/thread_group.hpp>
 #include <ssl/data/loader.hpp>
 #include <ssl/data/mnist.hpp>
 #include <ssl/encoders/vit.hpp>
@@ -296,7 +298,8 @@ struct vit_train_settings {
   bool cosine = false;  // after warm-up: cosine decay to 0 at `epochs` (the MAE paper) instead of constant (Q4)
   uint64_t seed = 0;  // weights, data order, augmentations and masks
   int workers = 2;    // loader threads
-  int threads = 2;    // compute threads
+  int threads = 2;    // compute threads (all ranks together)
+  int ranks = 1;      // > 1: data-parallel thread ranks sharing each batch (dist::data_parallel)
   bool probe = false;
   std::string csv, checkpoint, resume, baseline_cache;
   std::string data_dir = ssl::data::fashion_mnist_dir();
@@ -314,7 +317,10 @@ inline void add_vit_train_options(CLI::App& app, vit_train_settings& s) {
                "after warm-up decay the lr as a cosine reaching 0 at --epochs (set --epochs to what the budget holds)");
   app.add_option("--seed", s.seed, "seed of weights, data order, augmentations and masks");
   app.add_option("--workers", s.workers, "loader threads");
-  app.add_option("--threads", s.threads, "compute threads");
+  app.add_option("--threads", s.threads, "compute threads (all ranks together)");
+  app.add_option("--ranks", s.ranks,
+                 "data-parallel thread ranks sharing each --batch; each replica draws its rows of the global batch's masks")
+      ->check(CLI::PositiveNumber);
   app.add_option("--data", s.data_dir, "folder with the Fashion-MNIST IDX files");
   app.add_option("--csv", s.csv, "per-step CSV log");
   app.add_option("--checkpoint", s.checkpoint, "checkpoint file (safetensors), written at the end");
@@ -331,32 +337,61 @@ inline void add_vit_train_options(CLI::App& app, vit_train_settings& s) {
 /// parameters), lr rising linearly from 0 over `warmup` steps then constant (or, with `cosine`,
 /// lr * (1 + cos(pi p)) / 2 with p the progress from the warm-up's end to `epochs`), a shuffling loader that
 /// drops the last partial batch, and the budget of `s`; prints "trained N steps ... final loss X".
+/// With s.ranks > 1, s.ranks thread ranks each train a copy of `method` on their share of every
+/// batch (dist::data_parallel; rank 0 logs and checkpoints), and `method` becomes rank 0's replica.
 template <class M, class V>
 ssl::train_summary train_with_adamw(M& method, const ssl::data::in_memory_dataset& data, V views,
                                     const vit_train_settings& s) {
-  ssl::param_list<ssl::cpu> params;
-  method.collect(params, "");
-  ssl::adamw opt(params, {.lr = s.lr, .beta1 = 0.9f, .beta2 = 0.95f, .weight_decay = s.weight_decay});
-  ssl::data::loader loader(data, std::move(views),
-                           {.batch_size = s.batch, .shuffle = true, .drop_last = true, .num_workers = s.workers, .seed = s.seed});
-  ssl::trainer_options to;
-  to.epochs = s.epochs;
-  to.budget_seconds = s.minutes * 60;
-  const int64_t warmup = std::min(s.warmup, s.epochs * loader.steps_per_epoch());
-  to.lr = s.cosine ? ssl::warmup_cosine_schedule{.base = s.lr, .final_value = 0.0f, .warmup_steps = warmup}
-                   : ssl::linear_warmup(0.0f, s.lr, warmup);
-  to.csv_log = s.csv;
-  to.checkpoint_path = s.checkpoint;
-  to.resume_from = s.resume;
-  const ssl::train_summary sum = ssl::train(method, opt, loader, to);
+  int64_t steps_per_epoch = 1;
+  // one replica's run: the whole batch (world_size 1) or its share of it
+  auto train_replica = [&](auto& trained, int rank, int world_size) {
+    ssl::param_list<ssl::cpu> params;
+    trained.collect(params, "");
+    ssl::adamw opt(params, {.lr = s.lr, .beta1 = 0.9f, .beta2 = 0.95f, .weight_decay = s.weight_decay});
+    ssl::data::loader loader(data, views,
+                             {.batch_size = s.batch / world_size, .shuffle = true, .drop_last = true,
+                              .num_workers = s.workers, .seed = s.seed, .rank = rank, .world_size = world_size});
+    ssl::trainer_options to;
+    to.epochs = s.epochs;
+    to.budget_seconds = s.minutes * 60;
+    const int64_t warmup = std::min(s.warmup, s.epochs * loader.steps_per_epoch());
+    to.lr = s.cosine ? ssl::warmup_cosine_schedule{.base = s.lr, .final_value = 0.0f, .warmup_steps = warmup}
+                     : ssl::linear_warmup(0.0f, s.lr, warmup);
+    to.progress = rank == 0;
+    if (rank == 0) {  // the replicas are identical: rank 0 writes
+      to.csv_log = s.csv;
+      to.checkpoint_path = s.checkpoint;
+    }
+    to.resume_from = s.resume;
+    if (rank == 0) steps_per_epoch = loader.steps_per_epoch();
+    return ssl::train(trained, opt, loader, to);
+  };
+  ssl::train_summary sum;
+  if (s.ranks <= 1) {
+    sum = train_replica(method, 0, 1);
+  } else {
+    ssl::check<ssl::value_error>(s.batch % s.ranks == 0, "--batch (", s.batch, ") must be a multiple of --ranks (",
+                                 s.ranks, ")");
+    ssl::dist::thread_group(s.ranks, std::max(1, s.threads / s.ranks)).run([&](ssl::dist::thread_communicator& comm) {
+      M replica = method;
+      ssl::dist::data_parallel dp(replica, comm);  // places the replica: its masks are its rows of the global draw
+      const ssl::train_summary mine = train_replica(dp, comm.rank(), comm.world_size());
+      const float spread = ssl::dist::max_replica_difference(replica, comm);
+      if (comm.rank() != 0) return;
+      std::printf("%d ranks x %lld images; replicas differ by %g\n", comm.world_size(),
+                  (long long)(s.batch / comm.world_size()), double(spread));
+      sum = mine;
+      sum.images_per_second *= double(comm.world_size());
+      method = replica;
+    });
+  }
   if (sum.epochs_started == 0) {  // resumed from a finished run
     std::printf("resumed at step %lld (%.2f epochs): nothing left to train\n", (long long)sum.steps,
-                double(sum.steps) / double(loader.steps_per_epoch()));
+                double(sum.steps) / double(steps_per_epoch));
     return sum;
   }
   std::printf("trained %lld steps (%.2f epochs) in %.0f s, %.0f img/s, final loss %.4f\n", (long long)sum.steps,
-              double(sum.steps) / double(loader.steps_per_epoch()), sum.seconds, sum.images_per_second,
-              sum.mean_loss_last_100);
+              double(sum.steps) / double(steps_per_epoch), sum.seconds, sum.images_per_second, sum.mean_loss_last_100);
   return sum;
 }
 
