@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   train_settings s;
   int64_t grid = 4;
   add_common_options(app, s, "images per step");
+  add_ranks_option(app, s);
   app.add_option("--grid", grid, "cells per side whose colour is predicted");
   CLI11_PARSE(app, argc, argv);
   set_num_threads(s.threads);

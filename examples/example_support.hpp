@@ -13,6 +13,8 @@
 
 #include <ssl/augment/presets.hpp>
 #include <ssl/data/loader.hpp>
+#include <ssl/dist/data_parallel.hpp>
+#include <ssl/dist/thread_group.hpp>
 #include <ssl/data/mnist.hpp>
 #include <ssl/encoders/convnet_s.hpp>
 #include <ssl/eval/features.hpp>
@@ -76,7 +78,8 @@ struct train_settings {
   int workers = 2;    // loader threads
   std::string csv;    // per-step CSV log
   std::string checkpoint;
-  int threads = 2;                                        // compute threads
+  int threads = 2;                                        // compute threads (all ranks together)
+  int ranks = 1;  // > 1: data-parallel thread ranks sharing each batch (examples that register add_ranks_option)
   std::string data_dir = ssl::data::fashion_mnist_dir();  // Fashion-MNIST IDX files
   std::string baseline_cache;                             // file caching the random-init k-NN (.linear, .geometry beside it)
   bool linear_probe = false;                              // also a linear probe, trained and random-init
@@ -99,6 +102,14 @@ inline void add_common_options(CLI::App& app, train_settings& s, const std::stri
                  "its linear probe and alignment / uniformity");
   app.add_flag("--linear-probe", s.linear_probe,
                "also a linear probe (L-BFGS on standardised frozen features) of the trained and the random-init encoder");
+}
+
+/// --ranks for the examples whose loss is a mean over images (pretext tasks): train_with_adam then
+/// trains s.ranks data-parallel replicas, each on its share of every batch (BatchNorm per rank).
+inline void add_ranks_option(CLI::App& app, train_settings& s) {
+  app.add_option("--ranks", s.ranks,
+                 "data-parallel thread ranks sharing each --batch (dist::data_parallel; BatchNorm statistics per rank)")
+      ->check(CLI::PositiveNumber);
 }
 
 /// Backbone features of the train and test images from one pass each: (N, 256) and (M, 256).
@@ -143,26 +154,73 @@ inline void report_linear_probe(const char* name, const split_features& f, const
               100 * (acc - base));
 }
 
+/// The shuffling loader (last partial batch dropped) of replica `rank` of `world_size`: its share of
+/// every batch of `batch` images (the whole batch for one replica).
+template <class D, class V>
+auto replica_loader(const D& data, const V& views, int64_t batch, int workers, uint64_t seed, int rank, int world_size) {
+  return ssl::data::loader(data, views,
+                           {.batch_size = batch / world_size, .shuffle = true, .drop_last = true, .num_workers = workers,
+                            .seed = seed, .rank = rank, .world_size = world_size});
+}
+
+/// Data-parallel training on `ranks` thread ranks (`threads` compute threads in all): each rank
+/// trains a copy of `method` wrapped in dist::data_parallel by calling
+/// train_replica(wrapper, rank, ranks) on its share of every batch of `batch` images; then `method`
+/// becomes rank 0's replica. Returns rank 0's summary with the images of all ranks per second.
+template <class M, class TrainReplica>
+ssl::train_summary train_on_ranks(M& method, int ranks, int threads, int64_t batch, TrainReplica&& train_replica) {
+  ssl::check<ssl::value_error>(batch % ranks == 0, "--batch (", batch, ") must be a multiple of --ranks (", ranks, ")");
+  ssl::train_summary sum;
+  ssl::dist::thread_group(ranks, std::max(1, threads / ranks)).run([&](ssl::dist::thread_communicator& comm) {
+    M replica = method;
+    ssl::dist::data_parallel dp(replica, comm);  // a method with set_replica draws its rows of the global draw
+    const ssl::train_summary mine = train_replica(dp, comm.rank(), comm.world_size());
+    const float spread = ssl::dist::max_replica_difference(replica, comm);
+    if (comm.rank() != 0) return;
+    std::printf("%d ranks x %lld images; replicas differ by %g\n", ranks, (long long)(batch / ranks), double(spread));
+    sum = mine;
+    sum.images_per_second *= double(ranks);
+    method = replica;
+  });
+  return sum;
+}
+
 /// Trains `method` on `data` seen through `views` with Adam (lr, no weight decay), a shuffling
 /// loader that drops the last partial batch, and the budget of `s`; prints
-/// "trained N steps ... final loss X<loss_note>".
+/// "trained N steps ... final loss X<loss_note>". With s.ranks > 1 (host methods), s.ranks thread
+/// ranks each train a copy of `method` on their share of every batch (dist::data_parallel; rank 0
+/// logs), and `method` becomes rank 0's replica.
 template <class M, class D, class V>
 ssl::train_summary train_with_adam(M& method, const D& data, V views, const train_settings& s,
                                    const std::string& loss_note = "") {
-  ssl::param_list<typename M::backend_type> params;  // on the GPU for a cuda method (one template argument)
-  method.collect(params, "");
-  ssl::adamw opt(params, {.lr = s.lr, .weight_decay = 0.0f});
-  ssl::data::loader loader(data, std::move(views),
-                           {.batch_size = s.batch, .shuffle = true, .drop_last = true, .num_workers = s.workers, .seed = s.seed});
-  ssl::trainer_options to;
-  to.epochs = s.epochs;
-  to.budget_seconds = s.minutes * 60;
-  to.csv_log = s.csv;
-  to.checkpoint_path = s.checkpoint;
-  const ssl::train_summary sum = ssl::train(method, opt, loader, to);
+  int64_t steps_per_epoch = 1;
+  auto train_replica = [&](auto& trained, int rank, int world_size) {
+    ssl::param_list<typename M::backend_type> params;  // on the GPU for a cuda method (one template argument)
+    trained.collect(params, "");
+    ssl::adamw opt(params, {.lr = s.lr, .weight_decay = 0.0f});
+    auto loader = replica_loader(data, views, s.batch, s.workers, s.seed, rank, world_size);
+    ssl::trainer_options to;
+    to.epochs = s.epochs;
+    to.budget_seconds = s.minutes * 60;
+    to.progress = rank == 0;
+    if (rank == 0) {  // the replicas are identical: rank 0 writes
+      to.csv_log = s.csv;
+      to.checkpoint_path = s.checkpoint;
+      steps_per_epoch = loader.steps_per_epoch();
+    }
+    return ssl::train(trained, opt, loader, to);
+  };
+  ssl::train_summary sum;
+  if (s.ranks <= 1) {
+    sum = train_replica(method, 0, 1);
+  } else if constexpr (std::same_as<typename M::backend_type, ssl::cpu>) {
+    sum = train_on_ranks(method, s.ranks, s.threads, s.batch, train_replica);
+  } else {
+    throw ssl::value_error("--ranks: data-parallel training is host (cpu) only");
+  }
   std::printf("trained %lld steps (%.2f epochs) in %.0f s, %.0f img/s, final loss %.4f%s\n", (long long)sum.steps,
-              double(sum.steps) / double(loader.steps_per_epoch()), sum.seconds, sum.images_per_second,
-              sum.mean_loss_last_100, loss_note.c_str());
+              double(sum.steps) / double(steps_per_epoch), sum.seconds, sum.images_per_second, sum.mean_loss_last_100,
+              loss_note.c_str());
   return sum;
 }
 

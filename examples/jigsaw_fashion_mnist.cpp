@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   int64_t tile = 7;
   int permutations = 64;
   add_common_options(app, s, "images (puzzles) per step");
+  add_ranks_option(app, s);
   app.add_option("--permutations", permutations, "size of the permutation set (classes)");
   app.add_option("--tile", tile, "tile side (at most 9 for 28x28 images)");
   CLI11_PARSE(app, argc, argv);

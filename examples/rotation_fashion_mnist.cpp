@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   train_settings s;
   s.batch = 128;
   add_common_options(app, s, "images per step (4 rotations each)");
+  add_ranks_option(app, s);
   CLI11_PARSE(app, argc, argv);
   set_num_threads(s.threads);
 

@@ -19,8 +19,6 @@
 #include <vector>
 
 #include <ssl/data/dataset.hpp>
-#include <ssl/dist/data_parallel.hpp>
-#include <ssl/dist/thread_group.hpp>
 #include <ssl/data/loader.hpp>
 #include <ssl/data/mnist.hpp>
 #include <ssl/encoders/vit.hpp>
@@ -348,9 +346,7 @@ ssl::train_summary train_with_adamw(M& method, const ssl::data::in_memory_datase
     ssl::param_list<ssl::cpu> params;
     trained.collect(params, "");
     ssl::adamw opt(params, {.lr = s.lr, .beta1 = 0.9f, .beta2 = 0.95f, .weight_decay = s.weight_decay});
-    ssl::data::loader loader(data, views,
-                             {.batch_size = s.batch / world_size, .shuffle = true, .drop_last = true,
-                              .num_workers = s.workers, .seed = s.seed, .rank = rank, .world_size = world_size});
+    auto loader = replica_loader(data, views, s.batch, s.workers, s.seed, rank, world_size);  // example_support.hpp
     ssl::trainer_options to;
     to.epochs = s.epochs;
     to.budget_seconds = s.minutes * 60;
@@ -370,20 +366,7 @@ ssl::train_summary train_with_adamw(M& method, const ssl::data::in_memory_datase
   if (s.ranks <= 1) {
     sum = train_replica(method, 0, 1);
   } else {
-    ssl::check<ssl::value_error>(s.batch % s.ranks == 0, "--batch (", s.batch, ") must be a multiple of --ranks (",
-                                 s.ranks, ")");
-    ssl::dist::thread_group(s.ranks, std::max(1, s.threads / s.ranks)).run([&](ssl::dist::thread_communicator& comm) {
-      M replica = method;
-      ssl::dist::data_parallel dp(replica, comm);  // places the replica: its masks are its rows of the global draw
-      const ssl::train_summary mine = train_replica(dp, comm.rank(), comm.world_size());
-      const float spread = ssl::dist::max_replica_difference(replica, comm);
-      if (comm.rank() != 0) return;
-      std::printf("%d ranks x %lld images; replicas differ by %g\n", comm.world_size(),
-                  (long long)(s.batch / comm.world_size()), double(spread));
-      sum = mine;
-      sum.images_per_second *= double(comm.world_size());
-      method = replica;
-    });
+    sum = train_on_ranks(method, s.ranks, s.threads, s.batch, train_replica);  // example_support.hpp
   }
   if (sum.epochs_started == 0) {  // resumed from a finished run
     std::printf("resumed at step %lld (%.2f epochs): nothing left to train\n", (long long)sum.steps,
