@@ -14,6 +14,7 @@
 #include <ssl/augment/presets.hpp>
 #include <ssl/data/loader.hpp>
 #include <ssl/dist/data_parallel.hpp>
+#include <ssl/dist/sync_batch_norm.hpp>
 #include <ssl/dist/thread_group.hpp>
 #include <ssl/data/mnist.hpp>
 #include <ssl/encoders/convnet_s.hpp>
@@ -80,6 +81,7 @@ struct train_settings {
   std::string checkpoint;
   int threads = 2;                                        // compute threads (all ranks together)
   int ranks = 1;  // > 1: data-parallel thread ranks sharing each batch (examples that register add_ranks_option)
+  bool sync_bn = false;  // with ranks > 1: BatchNorm statistics of the global batch (SyncBatchNorm)
   std::string data_dir = ssl::data::fashion_mnist_dir();  // Fashion-MNIST IDX files
   std::string baseline_cache;                             // file caching the random-init k-NN (.linear, .geometry beside it)
   bool linear_probe = false;                              // also a linear probe, trained and random-init
@@ -104,12 +106,30 @@ inline void add_common_options(CLI::App& app, train_settings& s, const std::stri
                "also a linear probe (L-BFGS on standardised frozen features) of the trained and the random-init encoder");
 }
 
-/// --ranks for the examples whose loss is a mean over images (pretext tasks): train_with_adam then
-/// trains s.ranks data-parallel replicas, each on its share of every batch (BatchNorm per rank).
+/// --ranks and --sync-bn for the examples built on train_with_adam: s.ranks data-parallel replicas,
+/// each on its share of every batch (BatchNorm per rank, or over the global batch with --sync-bn).
 inline void add_ranks_option(CLI::App& app, train_settings& s) {
   app.add_option("--ranks", s.ranks,
                  "data-parallel thread ranks sharing each --batch (dist::data_parallel; BatchNorm statistics per rank)")
       ->check(CLI::PositiveNumber);
+  app.add_flag("--sync-bn", s.sync_bn, "with --ranks: SyncBatchNorm (BatchNorm statistics of the global batch)");
+}
+
+/// --sync-bn on a replica whose parts are encoder() and head() (no EMA copies, so synchronising
+/// after composing is enough); with `comm` null, back to per-replica statistics.
+template <class M, class C>
+void sync_replica_batch_norm(M& replica, C* comm) {
+  if constexpr (requires { ssl::dist::unsync_batch_norm(replica.encoder()); ssl::dist::unsync_batch_norm(replica.head()); }) {
+    if (comm) {
+      ssl::dist::sync_batch_norm(replica.encoder(), *comm);
+      ssl::dist::sync_batch_norm(replica.head(), *comm);
+    } else {
+      ssl::dist::unsync_batch_norm(replica.encoder());
+      ssl::dist::unsync_batch_norm(replica.head());
+    }
+  } else {
+    throw ssl::value_error("--sync-bn: this method's encoder and head have no BatchNorm to synchronise");
+  }
 }
 
 /// Backbone features of the train and test images from one pass each: (N, 256) and (M, 256).
@@ -165,16 +185,23 @@ auto replica_loader(const D& data, const V& views, int64_t batch, int workers, u
 
 /// Data-parallel training on `ranks` thread ranks (`threads` compute threads in all): each rank
 /// trains a copy of `method` wrapped in dist::data_parallel by calling
-/// train_replica(wrapper, rank, ranks) on its share of every batch of `batch` images; then `method`
-/// becomes rank 0's replica. Returns rank 0's summary with the images of all ranks per second.
+/// train_replica(wrapper, rank, ranks) on its share of every batch of `batch` images (with
+/// `sync_bn`, its encoder's and head's BatchNorms synchronised); then `method` becomes rank 0's
+/// replica. Returns rank 0's summary with the images of all ranks per second.
 template <class M, class TrainReplica>
-ssl::train_summary train_on_ranks(M& method, int ranks, int threads, int64_t batch, TrainReplica&& train_replica) {
+ssl::train_summary train_on_ranks(M& method, int ranks, int threads, int64_t batch, TrainReplica&& train_replica,
+                                  bool sync_bn = false) {
   ssl::check<ssl::value_error>(batch % ranks == 0, "--batch (", batch, ") must be a multiple of --ranks (", ranks, ")");
   ssl::train_summary sum;
   ssl::dist::thread_group(ranks, std::max(1, threads / ranks)).run([&](ssl::dist::thread_communicator& comm) {
     M replica = method;
-    ssl::dist::data_parallel dp(replica, comm);  // a method with set_replica draws its rows of the global draw
-    const ssl::train_summary mine = train_replica(dp, comm.rank(), comm.world_size());
+    if (sync_bn) sync_replica_batch_norm(replica, &comm);
+    ssl::train_summary mine;
+    {
+      ssl::dist::data_parallel dp(replica, comm);  // a method with set_replica draws its rows of the global draw
+      mine = train_replica(dp, comm.rank(), comm.world_size());
+    }  // the wrapper hands the replica back as a single process (no hooks into comm)
+    if (sync_bn) sync_replica_batch_norm(replica, static_cast<ssl::dist::thread_communicator*>(nullptr));
     const float spread = ssl::dist::max_replica_difference(replica, comm);
     if (comm.rank() != 0) return;
     std::printf("%d ranks x %lld images; replicas differ by %g\n", ranks, (long long)(batch / ranks), double(spread));
@@ -210,11 +237,12 @@ ssl::train_summary train_with_adam(M& method, const D& data, V views, const trai
     }
     return ssl::train(trained, opt, loader, to);
   };
+  ssl::check<ssl::value_error>(!s.sync_bn || s.ranks > 1, "--sync-bn needs --ranks of 2 or more");
   ssl::train_summary sum;
   if (s.ranks <= 1) {
     sum = train_replica(method, 0, 1);
   } else if constexpr (std::same_as<typename M::backend_type, ssl::cpu>) {
-    sum = train_on_ranks(method, s.ranks, s.threads, s.batch, train_replica);
+    sum = train_on_ranks(method, s.ranks, s.threads, s.batch, train_replica, s.sync_bn);
   } else {
     throw ssl::value_error("--ranks: data-parallel training is host (cpu) only");
   }

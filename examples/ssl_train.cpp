@@ -12,10 +12,12 @@
 //   ssl_train --method simclr --epochs 4 --minutes 60 --fine-tune-epochs 3   (epoch-bounded: load-independent)
 //   ssl_train --method simclr --epochs 4 --minutes 60 --fine-tune-epochs 30 --fine-tune-labels 0.01   (1% of the labels; --fine-tune-batch 64 suits 600 images)
 //   ssl_train --method byol --ranks 2 --sync-bn --minutes 15   (data-parallel: 2 thread ranks of batch 128, SyncBN)
-// Methods: simclr, moco_v2, moco_v3, byol, simsiam. Encoders: convnet_s, resnet18 (CIFAR stem).
+//   ssl_train --method barlow_twins --minutes 5 --linear-probe   (projector 1024-1024-1024, lambda 0.0051)
+// Methods: simclr, moco_v2, moco_v3, byol, simsiam, barlow_twins, vicreg. Encoders: convnet_s, resnet18 (CIFAR stem).
 // --ranks W splits each global batch of --batch images over W ranks (threads of this process,
 // ssl::dist::data_parallel): SimCLR's and MoCo v3's negatives come from every rank, MoCo v2's queue
-// takes every rank's keys, and --sync-bn gives BatchNorm the global batch's statistics.
+// takes every rank's keys and its key shuffle spans every rank, Barlow Twins' and VICReg's losses
+// cover the global batch, and --sync-bn gives BatchNorm the global batch's statistics.
 // The other methods (DINO, MAE, MaskFeat, rotation, jigsaw, colorization, triplet) have their
 // own example programs with method-specific flags.
 #include <CLI/CLI.hpp>
@@ -31,6 +33,8 @@ struct run_config {
   int64_t epochs = 1000, batch = 256;
   float lr = 1e-3f, temperature = 0.5f, momentum = 0.99f;
   int64_t queue = 4096, bn_groups = 8;
+  int64_t proj_dim = 1024;      // Barlow Twins / VICReg projector width (hidden and output)
+  float bt_lambda = 0.0051f;    // Barlow Twins' off-diagonal weight
   std::string key_bn = "shuffled_groups";
   uint64_t seed = 0;
   int workers = 2, threads = 2;
@@ -184,14 +188,19 @@ int with_method(E make_encoder(uint64_t), int64_t feat, const std::string& metho
     }
   }
   if (method == "moco_v2") {
-    // MoCo v2 normalises the keys with Shuffle-BN inside each rank's batch; its queue takes every rank's keys
-    check<value_error>(!c.sync_bn, "--sync-bn applies to simclr, moco_v3, byol and simsiam; moco_v2 uses "
+    // MoCo v2 normalises the keys with Shuffle-BN; over several ranks the keys are shuffled over the
+    // global batch and the --bn-groups groups are split among the ranks (the run of one process with
+    // those groups); its queue takes every rank's keys
+    check<value_error>(!c.sync_bn, "--sync-bn applies to simclr, moco_v3, byol, simsiam, barlow_twins and vicreg; moco_v2 uses "
                                    "Shuffle-BN (--key-bn)");
+    const int W = comm.world_size();
+    check<value_error>(c.bn_groups % W == 0, "--bn-groups (", c.bn_groups, ") must be a multiple of --ranks (", W,
+                       "): each rank normalises bn_groups / ranks groups of the shuffled global batch");
     moco_v2_method m(encoder(), mlp(feat, 256, 1, /*bn=*/false),
                      {.queue_size = c.queue,
                       .momentum = c.momentum,
                       .key_bn = parse_key_bn(c.key_bn),
-                      .bn_groups = c.bn_groups,
+                      .bn_groups = c.bn_groups / W,
                       .seed = c.seed},
                      moco(c.temperature));
     return f(m, "MoCo v2");
@@ -214,7 +223,19 @@ int with_method(E make_encoder(uint64_t), int64_t feat, const std::string& metho
     simsiam_method<E, projection_mlp<>> m(encoder(), mlp(feat, 512, 1), mlp(128, 512, 2));
     return f(m, "SimSiam");
   }
-  throw value_error("unknown method '" + method + "' (expected simclr, moco_v2, moco_v3, byol or simsiam)");
+  if (method == "barlow_twins" || method == "vicreg") {
+    // projector: 3 layers, BN + ReLU after the first two, a plain linear last (both papers' 8192-8192-8192, narrower)
+    auto projector = synced(projection_mlp<>(
+        {.in_dim = feat, .hidden_dim = c.proj_dim, .out_dim = c.proj_dim, .layers = 3, .batch_norm = true}, g.fork(1)));
+    if (method == "barlow_twins") {
+      barlow_twins_method<E, projection_mlp<>> m(encoder(), std::move(projector), barlow_twins(c.bt_lambda));
+      return f(m, "Barlow Twins");
+    }
+    vicreg_method<E, projection_mlp<>> m(encoder(), std::move(projector));
+    return f(m, "VICReg");
+  }
+  throw value_error("unknown method '" + method +
+                    "' (expected simclr, moco_v2, moco_v3, byol, simsiam, barlow_twins or vicreg)");
 }
 
 /// c.ranks thread ranks, each training a replica on its c.batch / c.ranks images of every global
@@ -279,7 +300,7 @@ int main(int argc, char** argv) {
   run_config c;
   std::string method = "simclr", encoder = "convnet_s", data_dir = data::fashion_mnist_dir();
   int& threads = c.threads;
-  app.add_option("--method", method, "simclr | moco_v2 | moco_v3 | byol | simsiam");
+  app.add_option("--method", method, "simclr | moco_v2 | moco_v3 | byol | simsiam | barlow_twins | vicreg");
   app.add_option("--encoder", encoder, "convnet_s | resnet18");
   app.add_option("--minutes", c.minutes, "wall-clock training budget (augmentation included)");
   app.add_option("--epochs", c.epochs, "upper bound on epochs");
@@ -289,7 +310,9 @@ int main(int argc, char** argv) {
   app.add_option("--momentum", c.momentum, "EMA momentum of the key/target network (MoCo, BYOL)");
   app.add_option("--queue", c.queue, "MoCo v2 queue size");
   app.add_option("--key-bn", c.key_bn, "MoCo v2 key-network BN: shuffled_groups (shuffle-BN) | batch | running");
-  app.add_option("--bn-groups", c.bn_groups, "MoCo v2 BN groups of the query and key batches (1 = whole batch)");
+  app.add_option("--proj-dim", c.proj_dim, "Barlow Twins / VICReg projector width (hidden and output)");
+  app.add_option("--bt-lambda", c.bt_lambda, "Barlow Twins' weight of the off-diagonal cross-correlation terms");
+  app.add_option("--bn-groups", c.bn_groups, "MoCo v2 BN groups of the query and key batches (1 = whole batch; with --ranks, of the global batch)");
   app.add_option("--seed", c.seed, "seed of weights, data order and augmentations");
   app.add_option("--workers", c.workers, "loader threads");
   app.add_option("--threads", threads, "compute threads (all ranks together)");

@@ -2,6 +2,8 @@
 // a pseudo-label, semi-hard mining picks the other view as the positive and the closest other image
 // farther than it as the negative (cosine distance, margin 0.3; --strategy batch_hard | batch_all). ConvNet-S + embedding head 256-256-128.
 // Views: WORKLOADS.md Q3's Fashion-MNIST recipe. Adam. Reports k-NN beside the random-init encoder.
+// --ranks W: W data-parallel thread ranks share each batch and mine over the global batch (as one
+// process); --sync-bn adds BatchNorm statistics of the global batch.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <ssl/heads/projection_mlp.hpp>
@@ -21,6 +23,7 @@ int main(int argc, char** argv) {
   app.add_option("--margin", margin, "triplet margin (cosine distance)");
   app.add_option("--strategy", strategy, "mining: semi_hard | batch_all | batch_hard")
       ->check(CLI::IsMember({"semi_hard", "batch_all", "batch_hard"}));
+  add_ranks_option(app, s);
   CLI11_PARSE(app, argc, argv);
   set_num_threads(s.threads);
 

@@ -3,6 +3,7 @@
 #include "methods/method.hpp"
 #include "methods/simclr.hpp"
 #include "methods/byol.hpp"
+#include "methods/joint_embedding.hpp"
 #include "methods/moco.hpp"
 #include "methods/rotation.hpp"
 #include "methods/jigsaw.hpp"

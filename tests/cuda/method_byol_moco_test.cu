@@ -1,4 +1,4 @@
-// BYOL, SimSiam, MoCo v2 and MoCo v3 through the library's own classes on the GPU: each method
+// BYOL, SimSiam, MoCo v2, MoCo v3, Barlow Twins and VICReg through the library's own classes on the GPU: each method
 // built from convnet_s<cuda> + projection_mlp<cuda> (+ prediction_mlp<cuda>) with sgd<cuda> takes
 // the same two training steps as its <cpu> instantiation from the same seeds: loss, gradients,
 // parameters after the step, and after after_step the EMA teachers (weights and BN statistics),
@@ -9,6 +9,7 @@
 #include <ssl/encoders/convnet_s.hpp>
 #include <ssl/heads/projection_mlp.hpp>
 #include <ssl/methods/byol.hpp>
+#include <ssl/methods/joint_embedding.hpp>
 #include <ssl/methods/moco.hpp>
 #include <ssl/optim/sgd.hpp>
 
@@ -104,4 +105,31 @@ TEST_CASE("cuda: moco_v3_method<convnet_s<cuda>, projection_mlp<cuda>, predictio
   auto dev = make_moco_v3<cuda>(10);
   check_two_sgd_steps(host, dev, two_views(8, 450), {"projector.0.bias", "predictor.0.bias"});
   CHECK(dev.momentum() == host.momentum());
+}
+
+namespace {
+// Barlow Twins / VICReg: a 3-layer 256 -> 128 -> 128 -> 128 projector (BN + ReLU after the first two)
+template <class L, class B>
+joint_embedding<convnet_s<B>, projection_mlp<B>, L> make_joint(uint64_t seed, L loss) {
+  return joint_embedding<convnet_s<B>, projection_mlp<B>, L>(
+      convnet_s<B>(1, rng(seed)),
+      projection_mlp<B>({.in_dim = 256, .hidden_dim = 128, .out_dim = 128, .layers = 3}, rng(seed).fork(1)),
+      std::move(loss));
+}
+}  // namespace
+
+TEST_CASE("cuda: barlow_twins_method / vicreg_method<convnet_s<cuda>, projection_mlp<cuda>> step like <cpu>") {
+  SSL_REQUIRE_CUDA_DEVICE();
+  static_assert(Method<barlow_twins_method<convnet_s<cuda>, projection_mlp<cuda>>> &&
+                Method<vicreg_method<convnet_s<cuda>, projection_mlp<cuda>>>);
+  {
+    auto host = make_joint<barlow_twins, cpu>(11, barlow_twins(0.01f));
+    auto dev = make_joint<barlow_twins, cuda>(11, barlow_twins(0.01f));
+    check_two_sgd_steps(host, dev, two_views(8, 460), {"projector.0.bias", "projector.2.bias"});
+  }
+  {
+    auto host = make_joint<vicreg, cpu>(12, vicreg());
+    auto dev = make_joint<vicreg, cuda>(12, vicreg());
+    check_two_sgd_steps(host, dev, two_views(8, 470), {"projector.0.bias", "projector.2.bias"});
+  }
 }

@@ -20,7 +20,8 @@
 // ranks (for an EMA of batch means c <- m c + (1 - m) mean_r, the average over ranks is exactly the
 // update with the global batch mean); everything else is kept (EMA teachers follow identical
 // students and stay identical). MoCo v2's queue receives the keys of all ranks (gather_step_keys),
-// so the queues stay identical too.
+// so the queues stay identical too, and its key shuffle runs over the global batch (set_batch_gather:
+// MoCo's shuffle-BN across GPUs).
 //
 // At construction rank 0's parameters and buffers are broadcast, so replicas start identical
 // whatever seed each rank built its model with. The trainer (train/trainer.hpp) asks the wrapper
@@ -161,7 +162,18 @@ class data_parallel {
     // A method that draws per-image randomness itself (MAE's and MaskFeat's masks, DINOv2's iBOT
     // masks) learns its place in the global batch and draws its slice of the global draw.
     if constexpr (requires { method.set_replica(0, 1); }) method.set_replica(comm.rank(), comm.world_size());
+    // A method that needs other ranks' rows inside its step (MoCo v2's shuffle-BN across ranks).
+    if constexpr (requires { method.set_batch_gather(detail::rows_of_this_rank{}); })
+      method.set_batch_gather([c = comm_](const tensor<cpu>& t) { return all_gather_rows(*c, t); });
   }
+
+  /// Gives the method back as a single process: rank 0 of 1, no gather (which would outlive comm).
+  ~data_parallel() {
+    if constexpr (requires { m_->set_replica(0, 1); }) m_->set_replica(0, 1);
+    if constexpr (requires { m_->set_batch_gather(detail::rows_of_this_rank{}); }) m_->set_batch_gather({});
+  }
+  data_parallel(const data_parallel&) = delete;
+  data_parallel& operator=(const data_parallel&) = delete;
 
   /// The wrapped step on this rank's shard, then gradients and loss averaged over the ranks.
   step_stats train_step(const std::vector<tensor<cpu>>& views) {

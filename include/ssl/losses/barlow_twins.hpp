@@ -63,6 +63,7 @@ class barlow_twins {
     losses_detail::expect_positive(bn_eps, "barlow_twins bn_eps");
   }
   float lambda() const { return lambda_; }
+  float bn_eps() const { return eps_; }
 
   // z1, z2: (N, D), N >= 2
   barlow_twins_result operator()(const tensor<cpu>& z1, const tensor<cpu>& z2) const {
@@ -99,9 +100,20 @@ class barlow_twins {
     return {float(ld::ordered_sum(row_loss)), ld::standardize_columns_backward(s1, d1),
             ld::standardize_columns_backward(s2, d2)};
   }
+  // z1, z2 on a device backend: the same loss there (backend/cuda/barlow_twins.cuh, under nvcc); the
+  // result's `value` is a (1) device tensor.
+  template <class B>
+    requires(!std::same_as<B, cpu>)
+  auto operator()(const tensor<B>& z1, const tensor<B>& z2) const {
+    return device_barlow_twins(*this, z1, z2);
+  }
 
  private:
   float lambda_, eps_;
 };
 
 }  // namespace ssl
+
+#if defined(__CUDACC__)
+#include "../backend/cuda/barlow_twins.cuh"
+#endif

@@ -29,6 +29,11 @@ class vicreg {
     losses_detail::expect_positive(eps, "vicreg eps");
   }
 
+  float sim_coeff() const { return sim_; }
+  float std_coeff() const { return std_; }
+  float cov_coeff() const { return cov_; }
+  float eps() const { return eps_; }
+
   // x, y: (N, D), N >= 2
   vicreg_result operator()(const tensor<cpu>& x, const tensor<cpu>& y) const {
     namespace ld = losses_detail;
@@ -51,6 +56,13 @@ class vicreg {
     const double var_cov = branch(x, r.grad_x, N, D) + branch(y, r.grad_y, N, D);
     r.value = float(sim_ * inv + var_cov);
     return r;
+  }
+  // x, y on a device backend: the same loss there (backend/cuda/vicreg.cuh, under nvcc); the
+  // result's `value` is a (1) device tensor.
+  template <class B>
+    requires(!std::same_as<B, cpu>)
+  auto operator()(const tensor<B>& x, const tensor<B>& y) const {
+    return device_vicreg(*this, x, y);
   }
 
  private:
@@ -97,3 +109,7 @@ class vicreg {
 };
 
 }  // namespace ssl
+
+#if defined(__CUDACC__)
+#include "../backend/cuda/vicreg.cuh"
+#endif

@@ -363,12 +363,7 @@ class dino_method {
   /// Data-parallel replica `rank` of `world_size`, each with B images of every global batch of
   /// B world_size (dist::data_parallel calls it): the iBOT masks are this replica's images of the
   /// global batch's masks, so the replicas together draw what one process on the global batch would.
-  void set_replica(int rank, int world_size) {
-    check<value_error>(world_size >= 1 && rank >= 0 && rank < world_size, "set_replica: expected 0 <= rank < world_size, got ",
-                       rank, " of ", world_size);
-    replica_rank_ = rank;
-    replicas_ = world_size;
-  }
+  void set_replica(int rank, int world_size) { replica_.set(rank, world_size); }
   const tensor<backend_type>& center() const { return center_; }
   const tensor<backend_type>& patch_center() const { return patch_center_; }
   /// EMA momentum of the latest after_step (momentum_base before the first).
@@ -406,17 +401,17 @@ class dino_method {
                          " are not a whole number of ", p, "x", p, " patches");
       const int64_t gh = xg.dim(2) / p, gw = xg.dim(3) / p, L = gh * gw;
       const rng gen = rng(opt_.seed).fork(uint64_t(step_));
-      if (replicas_ == 1) {
+      if (replica_.world_size == 1) {
         m.mask = ibot_masks(n, gh, gw, opt_.ibot_masks, gen);
       } else {
         // this replica's images of the global batch's masks: the global crops are (G, B W) in crop
         // order, and replica r holds images [r B, (r + 1) B) of each crop
         const int64_t G = opt_.global_views, B = n / G;
-        const patch_mask all = ibot_masks(n * replicas_, gh, gw, opt_.ibot_masks, gen);
+        const patch_mask all = ibot_masks(n * replica_.world_size, gh, gw, opt_.ibot_masks, gen);
         m.mask.batch = n;
         m.mask.tokens = all.tokens;
         for (int64_t g = 0; g < G; ++g) {
-          const auto first = all.hidden.begin() + (g * B * replicas_ + replica_rank_ * B) * all.tokens;
+          const auto first = all.hidden.begin() + (g * B * replica_.world_size + replica_.first_row(B)) * all.tokens;
           m.mask.hidden.insert(m.mask.hidden.end(), first, first + B * all.tokens);
         }
       }
@@ -495,8 +490,8 @@ class dino_method {
   std::optional<E> teacher_encoder_;
   std::optional<H> teacher_head_;
   dino_options opt_;
-  std::shared_ptr<const sinkhorn_group> sinkhorn_group_;
-  int64_t replica_rank_ = 0, replicas_ = 1;  // data-parallel: this replica's place in the global batch  // data-parallel Sinkhorn-Knopp (cpu only), null: off
+  std::shared_ptr<const sinkhorn_group> sinkhorn_group_;  // data-parallel Sinkhorn-Knopp (cpu only), null: off
+  methods_detail::replica_place replica_;  // data-parallel: this replica's place in the global batch
   dino loss_;
   ibot_patch ibot_;
   tensor<backend_type> center_;

@@ -64,13 +64,13 @@ class jigsaw_method : public methods_detail::encoder_head_loss<E, H, L> {
     check<value_error>(!views.empty(), "jigsaw: expected at least one view, got none");
     const rng g = rng(opt_.seed, 0x6a6967u).fork(draws_++);
     if constexpr (std::same_as<backend_type, cpu>) {
-      return train_on(pretext::jigsaw_batch(views[0], perms_, g, opt_.tile, replica_rank_ * views[0].dim(0)));
+      return train_on(pretext::jigsaw_batch(views[0], perms_, g, opt_.tile, replica_.first_row(views[0].dim(0))));
     } else {
       // The same puzzles on the device: jigsaw_batch of a batch of element indices (the draws
       // depend on the shape alone) is the gather map of the tiles, applied by one gather kernel.
       const auto map =
           pretext::jigsaw_batch(methods_detail::element_index_images(views[0].shape()), perms_, g, opt_.tile,
-                                replica_rank_ * views[0].dim(0));
+                                replica_.first_row(views[0].dim(0)));
       return run(methods_detail::gather_per_image(views[0], map.tiles), map.labels);
     }
   }
@@ -78,11 +78,7 @@ class jigsaw_method : public methods_detail::encoder_head_loss<E, H, L> {
   /// Data-parallel replica `rank` of `world_size`, each with B images of every global batch of
   /// B world_size (dist::data_parallel calls it): the puzzles are this replica's images of the
   /// global batch's puzzles, as one process on the global batch would draw them.
-  void set_replica(int rank, int world_size) {
-    check<value_error>(world_size >= 1 && rank >= 0 && rank < world_size, "set_replica: expected 0 <= rank < world_size, got ",
-                       rank, " of ", world_size);
-    replica_rank_ = rank;
-  }
+  void set_replica(int rank, int world_size) { replica_.set(rank, world_size); }
 
   /// One step on given puzzles: tiles (9B, C, t, t), B labels (deterministic; for tests).
   /// Host tiles; a device backend uploads them.
@@ -115,7 +111,7 @@ class jigsaw_method : public methods_detail::encoder_head_loss<E, H, L> {
   jigsaw_options opt_;
   pretext::permutation_set perms_;
   uint64_t draws_ = 0;
-  int64_t replica_rank_ = 0;  // data-parallel: this replica's place in the global batch
+  methods_detail::replica_place replica_;  // data-parallel: this replica's place in the global batch
 };
 
 }  // namespace ssl

@@ -19,6 +19,7 @@
 #include "../encoders/vit.hpp"
 #include "../heads/mae_decoder.hpp"
 #include "../losses/masked_reconstruction.hpp"
+#include "detail/replica_place.hpp"
 #include "method.hpp"
 #if defined(__CUDACC__)
 #include "../backend/cuda/tokens.cuh"  // ops::patchify on tensor<cuda>
@@ -56,7 +57,7 @@ class mae {
   /// The mask of training step `step` for a batch of n images of L patches.
   token_mask mask_for_step(int64_t n, int64_t L, int64_t step) const {
     return random_token_mask(n, L, opt_.mask_ratio, rng(opt_.seed, 0x4d4145).fork(uint64_t(step)),
-                             replica_rank_ * n);
+                             replica_.first_row(n));
   }
 
   /// views: exactly one (N, C, H, W) batch; H / p x W / p must be the decoder's grid.
@@ -101,11 +102,7 @@ class mae {
   /// Data-parallel replica `rank` of `world_size`, each with n images of every global batch of
   /// n world_size (dist::data_parallel calls it): the masks are this replica's rows of the global
   /// batch's masks, so the replicas together draw what one process on the global batch would.
-  void set_replica(int rank, int world_size) {
-    check<value_error>(world_size >= 1 && rank >= 0 && rank < world_size, "set_replica: expected 0 <= rank < world_size, got ",
-                       rank, " of ", world_size);
-    replica_rank_ = rank;
-  }
+  void set_replica(int rank, int world_size) { replica_.set(rank, world_size); }
 
  private:
   E encoder_;
@@ -113,7 +110,7 @@ class mae {
   mae_options opt_;
   masked_reconstruction loss_;
   int64_t step_ = 0;
-  int64_t replica_rank_ = 0;  // data-parallel: this replica's place in the global batch
+  methods_detail::replica_place replica_;  // data-parallel: this replica's place in the global batch
 };
 
 }  // namespace ssl

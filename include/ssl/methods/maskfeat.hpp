@@ -27,6 +27,7 @@
 #include "../encoders/vit.hpp"
 #include "../losses/masked_reconstruction.hpp"
 #include "../pretext/hog.hpp"
+#include "detail/replica_place.hpp"
 #include "method.hpp"
 #if defined(__CUDACC__)
 #include "../backend/cuda/tokens.cuh"   // ops::prepend_token / mask_tokens on tensor<cuda>
@@ -83,7 +84,7 @@ class maskfeat {
   /// The mask of training step `step` for n images of L patches (reproducible from the seed).
   token_mask mask_for_step(int64_t n, int64_t L, int64_t step) const {
     return random_token_mask(n, L, opt_.mask_ratio, rng(opt_.seed, 0x4d465401).fork(uint64_t(step)),
-                             replica_rank_ * n);
+                             replica_.first_row(n));
   }
 
   /// Predicted HoG vectors for every patch (N, L, P), with the masked patches replaced by the mask token.
@@ -174,11 +175,7 @@ class maskfeat {
   /// Data-parallel replica `rank` of `world_size`, each with n images of every global batch of
   /// n world_size (dist::data_parallel calls it): the masks are this replica's rows of the global
   /// batch's masks, so the replicas together draw what one process on the global batch would.
-  void set_replica(int rank, int world_size) {
-    check<value_error>(world_size >= 1 && rank >= 0 && rank < world_size, "set_replica: expected 0 <= rank < world_size, got ",
-                       rank, " of ", world_size);
-    replica_rank_ = rank;
-  }
+  void set_replica(int rank, int world_size) { replica_.set(rank, world_size); }
 
  private:
   void check_input(const tensor<B>& x) const {
@@ -215,7 +212,7 @@ class maskfeat {
   parameter<B> mask_token_;
   linear<B> head_;
   int64_t step_ = 0;
-  int64_t replica_rank_ = 0;  // data-parallel: this replica's place in the global batch
+  methods_detail::replica_place replica_;  // data-parallel: this replica's place in the global batch
 };
 
 }  // namespace ssl

@@ -19,6 +19,11 @@
 // running statistics; measured on Fashion-MNIST it trains to BELOW the random-init encoder
 // (docs/methods/moco.md), kept for comparison only.
 // The queue (keys + write pointer) and the shuffle step are listed by collect_buffers.
+// Data-parallel (dist::data_parallel gives set_replica and set_batch_gather): the key shuffle runs
+// over the global batch of W B images, as MoCo's shuffle-BN across GPUs: rank r computes the keys
+// of rows [r B, (r + 1) B) of the shuffled global batch (its G groups), the keys are gathered and
+// unshuffled, and each rank keeps its own images' keys. W ranks with bn_groups G then train as one
+// process with bn_groups W G (tests/dist/moco_shuffle_bn_test.cpp).
 //
 // moco_v3_method<E, P, Q, L = moco_v3>: encoder + projector + predictor; momentum encoder +
 // projector; symmetric, in-batch keys, no queue:
@@ -31,6 +36,7 @@
 // the shuffle step on the host (mirrored in their checkpoint buffers); the key shuffle is one
 // gather per direction; the loss value is read back once, after the backward has been queued.
 #include <algorithm>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -56,6 +62,8 @@ struct moco_v2_options {
   int64_t bn_groups = 8;      // G: BN groups of the query and key batches (1 = whole batch); 32 images
                               // per group at batch 256, as one GPU of the paper's 8
   uint64_t seed = 0;          // initial random queue and key shuffles
+  bool shuffle_across_ranks = true;  // data-parallel: shuffle keys over the global batch (false: each
+                                     // rank shuffles its own batch)
 };
 
 template <class E, class H, class L = moco>
@@ -125,20 +133,24 @@ class moco_v2_method {
     const int64_t B = x.dim(0), G = opt_.bn_groups;
     if (opt_.key_bn == moco_key_bn::running) return key_head_.infer(key_encoder_.infer(x));
     if (opt_.key_bn == moco_key_bn::batch || G == 1) return key_head_.forward(key_encoder_.forward(x).y).y;
+    if (shuffles_across_ranks()) return keys_shuffled_across_ranks(x);
     const std::vector<int64_t> perm = key_permutation(B);
     // shuffled batch: row j holds image perm[j]; groups are contiguous in shuffled order
-    const tensor<backend_type> xs = methods_detail::gather_rows(x, perm);
-    std::vector<tensor<backend_type>> ks(static_cast<size_t>(G));
-    std::vector<const tensor<backend_type>*> parts;
-    for (int64_t g = 0; g < G; ++g) {
-      ks[size_t(g)] =
-          key_head_.forward(key_encoder_.forward(methods_detail::rows(xs, group_begin(B, g), group_begin(B, g + 1))).y).y;
-      parts.push_back(&ks[size_t(g)]);
-    }
+    const tensor<backend_type> ks = grouped_keys(methods_detail::gather_rows(x, perm));
     // unshuffle: key row perm[j] <- shuffled row j, i.e. row i <- shuffled row inverse[i]
-    std::vector<int64_t> inverse(static_cast<size_t>(B));
-    for (int64_t j = 0; j < B; ++j) inverse[size_t(perm[size_t(j)])] = j;
-    return methods_detail::gather_rows(concat_batch(parts), inverse);
+    return methods_detail::gather_rows(ks, inverse_of(perm));
+  }
+
+  /// Data-parallel hooks (dist::data_parallel calls both at construction): this replica's place in
+  /// the global batch, and `gather(t)`: every rank's rows of t (n, ...) stacked in rank order (W n, ...).
+  void set_replica(int rank, int world_size) { replica_.set(rank, world_size); }
+  void set_batch_gather(std::function<tensor<backend_type>(const tensor<backend_type>&)> gather) {
+    gather_ = std::move(gather);
+  }
+  /// Whether compute_keys shuffles over the global batch (a gather is set, W > 1, shuffle_across_ranks).
+  bool shuffles_across_ranks() const {
+    return opt_.shuffle_across_ranks && replica_.world_size > 1 && bool(gather_) && opt_.bn_groups > 1 &&
+           opt_.key_bn == moco_key_bn::shuffled_groups;
   }
 
   /// This step's key shuffle: a permutation of [0, B), a pure function of (seed, step).
@@ -218,12 +230,52 @@ class moco_v2_method {
   // first row of group g of a batch of B rows split into bn_groups near-equal groups
   int64_t group_begin(int64_t B, int64_t g) const { return g * B / opt_.bn_groups; }
 
+  // keys (B, D) of a shuffled batch xs (B, C, H, W), BN statistics per contiguous group
+  tensor<backend_type> grouped_keys(const tensor<backend_type>& xs) {
+    const int64_t B = xs.dim(0), G = opt_.bn_groups;
+    std::vector<tensor<backend_type>> ks(static_cast<size_t>(G));
+    std::vector<const tensor<backend_type>*> parts;
+    for (int64_t g = 0; g < G; ++g) {
+      ks[size_t(g)] =
+          key_head_.forward(key_encoder_.forward(methods_detail::rows(xs, group_begin(B, g), group_begin(B, g + 1))).y).y;
+      parts.push_back(&ks[size_t(g)]);
+    }
+    return concat_batch(parts);
+  }
+
+  static std::vector<int64_t> inverse_of(const std::vector<int64_t>& perm) {
+    std::vector<int64_t> inverse(perm.size());
+    for (size_t j = 0; j < perm.size(); ++j) inverse[size_t(perm[j])] = int64_t(j);
+    return inverse;
+  }
+
+  // Shuffle-BN across ranks. x (B, C, H, W) is rank r's shard, rows [r B, (r + 1) B) of the global
+  // batch X (W B, ...). perm: the step's permutation of [0, W B), the same on every rank.
+  //   rank r: keys of X[perm[r B .. (r + 1) B)] over its G groups        (B, D)
+  //   gathered over ranks: row j = key of image perm[j]                  (W B, D)
+  //   own keys: image r B + i at shuffled row inverse[r B + i]           (B, D)
+  tensor<backend_type> keys_shuffled_across_ranks(const tensor<backend_type>& x) {
+    const int64_t B = x.dim(0), first = replica_.first_row(B);
+    const tensor<backend_type> all_images = gather_(x);
+    check<shape_error>(all_images.rank() >= 1 && all_images.dim(0) == B * replica_.world_size,
+                       "moco_v2: the batch gather returned ", all_images.shape(), " for ", replica_.world_size,
+                       " ranks of ", B, " images");
+    const std::vector<int64_t> perm = key_permutation(B * replica_.world_size);
+    const std::vector<int64_t> mine(perm.begin() + first, perm.begin() + first + B);
+    const tensor<backend_type> all_keys = gather_(grouped_keys(methods_detail::gather_rows(all_images, mine)));
+    const std::vector<int64_t> inverse = inverse_of(perm);
+    return methods_detail::gather_rows(all_keys,
+                                       std::vector<int64_t>(inverse.begin() + first, inverse.begin() + first + B));
+  }
+
   E encoder_, key_encoder_;
   H head_, key_head_;
   L loss_;
   moco_v2_options opt_;
   tensor<backend_type> queue_, keys_;
   methods_detail::counter_buffer<backend_type> pointer_, step_;  // checkpoint buffers "queue_ptr", "shuffle_step"
+  methods_detail::replica_place replica_;  // data-parallel: this replica's place in the global batch
+  std::function<tensor<backend_type>(const tensor<backend_type>&)> gather_;  // data-parallel: rows of all ranks
 };
 
 struct moco_v3_options {

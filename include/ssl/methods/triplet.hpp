@@ -10,8 +10,14 @@
 // Why semi-hard: with pseudo-labels on a fresh network, batch-hard (farthest positive, closest
 // negative) stalls at L = margin (d_ap = d_an for every anchor) and ends below the random-init
 // encoder on Fashion-MNIST; semi-hard and batch-all learn (docs/methods/triplet.md).
+// Data-parallel (dist::data_parallel gives set_replica and set_batch_gather): mining runs over the
+// global batch, as in one process. Pseudo-labels are global image indices (rank r's image i is
+// r B + i); every rank gathers all ranks' embeddings and labels (W V B, D), mines and scores the
+// whole global batch (the same L on every rank), and back-propagates W dL/de over its own rows, so
+// the gradient averaged by data_parallel is the single process's (tests/dist/triplet_data_parallel_test.cpp).
 // The backend is the parts' backend tag: triplet_method<convnet_s<cuda>, projection_mlp<cuda>> runs
 // the same step on the GPU (under nvcc); the labels stay a host list (uploaded by the loss).
+#include <functional>
 #include <span>
 #include <string>
 #include <utility>
@@ -51,7 +57,10 @@ class triplet_method : public methods_detail::encoder_head_loss<E, H, L> {
   step_stats train_step(const std::vector<tensor<backend_type>>& views) {
     check<value_error>(views.size() >= 2, "triplet: pseudo-labels need at least 2 views per image, got ", views.size());
     methods_detail::expect_same_views(views, views.size(), "triplet");
-    return run(views, methods_detail::pseudo_labels(int64_t(views.size()), views[0].dim(0)));
+    std::vector<int64_t> y = methods_detail::pseudo_labels(int64_t(views.size()), views[0].dim(0));
+    const int64_t first = replica_.first_row(views[0].dim(0));  // this replica's images in the global batch
+    for (auto& label : y) label += first;
+    return run(views, y);
   }
 
   /// Labelled: V >= 1 views of B images and their B class labels (batch-hard over classes).
@@ -66,6 +75,17 @@ class triplet_method : public methods_detail::encoder_head_loss<E, H, L> {
     return run(views, y);
   }
 
+  /// Data-parallel hooks (dist::data_parallel calls both at construction): this replica's place in
+  /// the global batch, and `gather(t)`: every rank's rows of t (n, ...) stacked in rank order.
+  void set_replica(int rank, int world_size) { replica_.set(rank, world_size); }
+  void set_batch_gather(std::function<tensor<cpu>(const tensor<cpu>&)> gather)
+    requires std::same_as<backend_type, cpu>
+  {
+    gather_ = std::move(gather);
+  }
+  /// Whether the loss mines over every rank's rows (a gather is set and W > 1).
+  bool mines_across_ranks() const { return replica_.world_size > 1 && bool(gather_); }
+
  private:
   step_stats run(const std::vector<tensor<backend_type>>& views, const std::vector<int64_t>& y) {
     std::vector<const tensor<backend_type>*> parts;
@@ -73,7 +93,11 @@ class triplet_method : public methods_detail::encoder_head_loss<E, H, L> {
     const tensor<backend_type> x = views.size() == 1 ? views[0] : concat_batch(parts);
     auto h = encoder_.forward(x);
     auto e = head_.forward(h.y);
-    auto r = loss_(e.y, y);
+    auto r = [&] {
+      if constexpr (std::same_as<backend_type, cpu>)
+        if (mines_across_ranks()) return global_loss(e.y, y);
+      return loss_(e.y, y);
+    }();
     encoder_.backward(std::move(h.saved), head_.backward(e.saved, r.grad_x));
     // Read last: on the GPU the whole step is queued before the host waits for the loss.
     const float loss = host_loss(r.value);
@@ -81,6 +105,31 @@ class triplet_method : public methods_detail::encoder_head_loss<E, H, L> {
     return {loss};
   }
 
+  // The loss over every rank's rows: e (n, D) and y (n) here, (W n, D) and W n labels gathered in
+  // rank order; value L of the global batch, grad_x = W dL/de over this rank's rows.
+  auto global_loss(const tensor<cpu>& e, const std::vector<int64_t>& y) {
+    const int64_t n = e.dim(0), W = replica_.world_size;
+    tensor<cpu> labels(shape{n});
+    for (int64_t i = 0; i < n; ++i) {
+      check<value_error>(y[size_t(i)] >= 0 && y[size_t(i)] < (int64_t(1) << 24), "triplet: labels of a data-parallel "
+                         "batch must be in [0, 2^24) (gathered as floats), got ", y[size_t(i)]);
+      labels[i] = float(y[size_t(i)]);
+    }
+    const tensor<cpu> all_e = gather_(e), all_labels = gather_(labels);
+    check<shape_error>(all_e.rank() == 2 && all_e.dim(0) == W * n && all_labels.numel() == W * n,
+                       "triplet: the batch gather returned ", all_e.shape(), " for ", W, " ranks of ", n, " rows");
+    std::vector<int64_t> all_y(size_t(W * n));
+    for (int64_t i = 0; i < W * n; ++i) all_y[size_t(i)] = int64_t(all_labels[i]);
+    auto r = loss_(all_e, all_y);
+    tensor<cpu> mine(e.shape());
+    const int64_t D = e.dim(1), first = replica_.first_row(n);
+    for (int64_t i = 0; i < n * D; ++i) mine[i] = float(W) * r.grad_x[first * D + i];
+    r.grad_x = std::move(mine);
+    return r;
+  }
+
+  methods_detail::replica_place replica_;  // data-parallel: this replica's place in the global batch
+  std::function<tensor<cpu>(const tensor<cpu>&)> gather_;  // data-parallel: rows of all ranks (host only)
 };
 
 }  // namespace ssl

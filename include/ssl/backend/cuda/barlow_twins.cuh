@@ -62,3 +62,13 @@ inline barlow_twins_device_result barlow_twins_loss(const tensor<cuda>& z1, cons
 }
 
 }  // namespace ssl::ops
+
+namespace ssl {
+
+/// ssl::barlow_twins on device embeddings (found by barlow_twins::operator() for tensor<cuda>).
+inline ops::barlow_twins_device_result device_barlow_twins(const barlow_twins& loss, const tensor<cuda>& z1,
+                                                           const tensor<cuda>& z2) {
+  return ops::barlow_twins_loss(z1, z2, loss.lambda(), loss.bn_eps());
+}
+
+}  // namespace ssl

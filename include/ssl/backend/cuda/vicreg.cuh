@@ -65,3 +65,12 @@ inline vicreg_device_result vicreg_loss(const tensor<cuda>& x, const tensor<cuda
 }
 
 }  // namespace ssl::ops
+
+namespace ssl {
+
+/// ssl::vicreg on device embeddings (found by vicreg::operator() for tensor<cuda>).
+inline ops::vicreg_device_result device_vicreg(const vicreg& loss, const tensor<cuda>& x, const tensor<cuda>& y) {
+  return ops::vicreg_loss(x, y, loss.sim_coeff(), loss.std_coeff(), loss.cov_coeff(), loss.eps());
+}
+
+}  // namespace ssl

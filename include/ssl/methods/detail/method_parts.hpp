@@ -16,6 +16,7 @@
 #include "../../optim/ema.hpp"
 #include "../method.hpp"
 #include "../../core/profile.hpp"
+#include "replica_place.hpp"
 #if defined(__CUDACC__)
 #include "../../backend/cuda/elementwise.cuh"
 #include "../../backend/cuda/tokens.cuh"
