@@ -113,6 +113,9 @@ inline void add_ranks_option(CLI::App& app, train_settings& s) {
                  "data-parallel thread ranks sharing each --batch (dist::data_parallel; BatchNorm statistics per rank)")
       ->check(CLI::PositiveNumber);
   app.add_flag("--sync-bn", s.sync_bn, "with --ranks: SyncBatchNorm (BatchNorm statistics of the global batch)");
+  app.parse_complete_callback([&s] {  // a usage error, reported by CLI11_PARSE like any other
+    if (s.sync_bn && s.ranks < 2) throw CLI::ValidationError("--sync-bn", "needs --ranks of 2 or more");
+  });
 }
 
 /// --sync-bn on a replica whose parts are encoder() and head() (no EMA copies, so synchronising

@@ -50,16 +50,19 @@ float max_abs(const tensor<cpu>& a, const tensor<cpu>& b) {
 }  // namespace
 
 TEST_CASE("moco_v2 keys shuffled across 2 ranks are the single process's keys with twice the groups") {
+  // per rank 2 groups (single process 4), or 1 group per rank as MoCo's one BN group per GPU (single 2)
+  const int64_t G = GENERATE(1, 2);
+  CAPTURE(G);
   const tensor<cpu> x = random_batch(16);
-  auto single = make_moco(5, 4);
-  const tensor<cpu> reference = single.compute_keys(x);  // (16, 8): 4 groups of the shuffled 16
+  auto single = make_moco(5, 2 * G);
+  const tensor<cpu> reference = single.compute_keys(x);  // (16, 8): 2G groups of the shuffled 16
   std::vector<tensor<cpu>> mine(2), local(2);
   thread_group(2).run([&](thread_communicator& comm) {
     const int r = comm.rank();
     const tensor<cpu> shard = rows_of(x, 8 * r, 8 * (r + 1));
-    auto across = make_moco(5, 2), within = make_moco(5, 2);
+    auto across = make_moco(5, G), within = make_moco(5, G);
     data_parallel dp_across(across, comm), dp_within(within, comm, {.broadcast_initial_state = false});
-    within.set_batch_gather({});  // data_parallel without the gather: each rank shuffles its own 8 keys
+    within.set_batch_gather({});  // data_parallel without the gather: each rank its own 8 keys
     CHECK(across.shuffles_across_ranks());
     CHECK_FALSE(within.shuffles_across_ranks());
     mine[size_t(r)] = across.compute_keys(shard);

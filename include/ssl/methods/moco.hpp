@@ -132,8 +132,9 @@ class moco_v2_method {
   tensor<backend_type> compute_keys(const tensor<backend_type>& x) {
     const int64_t B = x.dim(0), G = opt_.bn_groups;
     if (opt_.key_bn == moco_key_bn::running) return key_head_.infer(key_encoder_.infer(x));
-    if (opt_.key_bn == moco_key_bn::batch || G == 1) return key_head_.forward(key_encoder_.forward(x).y).y;
-    if (shuffles_across_ranks()) return keys_shuffled_across_ranks(x);
+    if (opt_.key_bn == moco_key_bn::batch) return key_head_.forward(key_encoder_.forward(x).y).y;
+    if (shuffles_across_ranks()) return keys_shuffled_across_ranks(x);  // also with G = 1: MoCo's one group per GPU
+    if (G == 1) return key_head_.forward(key_encoder_.forward(x).y).y;
     const std::vector<int64_t> perm = key_permutation(B);
     // shuffled batch: row j holds image perm[j]; groups are contiguous in shuffled order
     const tensor<backend_type> ks = grouped_keys(methods_detail::gather_rows(x, perm));
@@ -149,7 +150,7 @@ class moco_v2_method {
   }
   /// Whether compute_keys shuffles over the global batch (a gather is set, W > 1, shuffle_across_ranks).
   bool shuffles_across_ranks() const {
-    return opt_.shuffle_across_ranks && replica_.world_size > 1 && bool(gather_) && opt_.bn_groups > 1 &&
+    return opt_.shuffle_across_ranks && replica_.world_size > 1 && bool(gather_) &&
            opt_.key_bn == moco_key_bn::shuffled_groups;
   }
 
