@@ -31,7 +31,7 @@
 #include "../losses/barlow_twins.hpp"
 #include "../losses/loss.hpp"
 #include "../losses/vicreg.hpp"
-#include "detail/replica_place.hpp"
+#include "detail/global_batch_rows.hpp"
 #include "method.hpp"
 
 namespace ssl {
@@ -142,17 +142,13 @@ class joint_embedding {
   // The loss over every rank's embeddings: z1, z2 (n, D) here, (W n, D) gathered in rank order;
   // value L of the global batch (the same on every rank), gradients W dL/dz over this rank's rows.
   auto global_loss(const tensor<cpu>& z1, const tensor<cpu>& z2) {
-    const int64_t n = z1.dim(0), D = z1.dim(1), W = replica_.world_size;
+    const int64_t n = z1.dim(0), W = replica_.world_size;
     const tensor<cpu> all1 = gather_(z1), all2 = gather_(z2);
     check<shape_error>(all1.rank() == 2 && all1.dim(0) == W * n && all2.shape() == all1.shape(), name(),
                        ": the batch gather returned ", all1.shape(), " for ", W, " ranks of ", n, " rows");
     auto r = loss_(all1, all2);
-    const int64_t first = replica_.first_row(n);
-    for (tensor<cpu>* g : {&methods_detail::first_grad(r), &methods_detail::second_grad(r)}) {
-      tensor<cpu> mine(shape{n, D});
-      for (int64_t i = 0; i < n * D; ++i) mine[i] = float(W) * (*g)[first * D + i];
-      *g = std::move(mine);
-    }
+    for (tensor<cpu>* g : {&methods_detail::first_grad(r), &methods_detail::second_grad(r)})
+      *g = methods_detail::own_rows_times_world(*g, replica_, n);
     return r;
   }
 

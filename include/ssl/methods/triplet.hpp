@@ -25,6 +25,7 @@
 
 #include "../losses/loss.hpp"
 #include "../losses/triplet.hpp"
+#include "detail/global_batch_rows.hpp"
 #include "detail/method_parts.hpp"
 
 namespace ssl {
@@ -121,10 +122,7 @@ class triplet_method : public methods_detail::encoder_head_loss<E, H, L> {
     std::vector<int64_t> all_y(size_t(W * n));
     for (int64_t i = 0; i < W * n; ++i) all_y[size_t(i)] = int64_t(all_labels[i]);
     auto r = loss_(all_e, all_y);
-    tensor<cpu> mine(e.shape());
-    const int64_t D = e.dim(1), first = replica_.first_row(n);
-    for (int64_t i = 0; i < n * D; ++i) mine[i] = float(W) * r.grad_x[first * D + i];
-    r.grad_x = std::move(mine);
+    r.grad_x = methods_detail::own_rows_times_world(r.grad_x, replica_, n);
     return r;
   }
 
