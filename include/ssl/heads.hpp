@@ -3,3 +3,4 @@
 #include "heads/projection_mlp.hpp"
 #include "heads/mae_decoder.hpp"
 #include "heads/dino_head.hpp"
+#include "heads/swav_prototypes.hpp"

@@ -14,5 +14,6 @@
 #include "losses/simsiam.hpp"
 #include "losses/sinkhorn_knopp.hpp"
 #include "losses/soft_cross_entropy.hpp"
+#include "losses/swav.hpp"
 #include "losses/triplet.hpp"
 #include "losses/vicreg.hpp"

@@ -11,4 +11,5 @@
 #include "methods/triplet.hpp"
 #include "methods/mae.hpp"
 #include "methods/dino.hpp"
+#include "methods/swav.hpp"
 #include "methods/maskfeat.hpp"

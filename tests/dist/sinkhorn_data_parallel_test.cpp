@@ -1,9 +1,11 @@
 // DINOv2's distributed Sinkhorn-Knopp: the targets each rank computes for its rows equal those of
 // one sinkhorn_knopp over all ranks' rows (uneven and empty shards included), and a data-parallel
-// DINO with Sinkhorn-Knopp centering then trains as one process on the global batch.
+// DINO with Sinkhorn-Knopp centering then trains as one process on the global batch, and so does
+// SwAV (its codes by distributed_sinkhorn).
 #include <ssl/dist/sync_sinkhorn_knopp.hpp>
 #include <ssl/encoders/vit.hpp>
 #include <ssl/methods/dino.hpp>
+#include <ssl/methods/swav.hpp>
 
 #include "dp_support.hpp"
 
@@ -145,4 +147,55 @@ TEST_CASE("dino with Sinkhorn-Knopp under data_parallel + sync_sinkhorn_knopp: t
     CHECK(synced_gap < 5e-4f);
     CHECK(local_gap > 10 * synced_gap);
   }
+}
+
+namespace {
+/// A tiny ViT SwAV without BatchNorm (the projector's statistics would otherwise be per rank),
+/// prototypes trained from the first step.
+auto make_swav(uint64_t seed) {
+  return swav_method<vit<>>(
+      vit<>({.image_size = 8, .patch = 2, .in_channels = 1, .dim = 8, .depth = 1, .heads = 2}, rng(seed)),
+      projection_mlp<>({.in_dim = 8, .hidden_dim = 12, .out_dim = 6, .batch_norm = false}, rng(seed + 1)),
+      swav_prototypes<>(6, 10, rng(seed + 2)), {.freeze_prototypes_steps = 0});
+}
+}  // namespace
+
+TEST_CASE("swav under data_parallel: one step of 2 ranks is the single-process step (distributed_sinkhorn)") {
+  auto single = make_swav(2);
+  const float loss = single.train_step({images(0, 12, 1), images(0, 12, 2)}).loss;
+  param_list<cpu> ps;
+  single.collect(ps, "");
+  const std::vector<float> grad = flat_grads(ps);
+  float largest = 0;
+  for (float v : grad) largest = std::max(largest, std::fabs(v));
+  // the codes of a rank's rows balanced over its own 6 rows only: another loss
+  const float local = make_swav(2).train_step({images(0, 6, 1), images(0, 6, 2)}).loss;
+  // data_parallel's batch gather makes the Sinkhorn-Knopp global by itself; sync_sinkhorn_knopp
+  // (the communicator's all-reduce) does the same
+  for (bool explicit_sync : {false, true}) {
+    CAPTURE(explicit_sync);
+    std::vector<float> losses(2), own(2);
+    std::vector<std::vector<float>> grads(2);
+    thread_group(2).run([&](thread_communicator& comm) {
+      auto m = make_swav(2);
+      if (explicit_sync) sync_sinkhorn_knopp(m, comm);
+      CHECK(m.sinkhorn_synchronized() == explicit_sync);
+      const int64_t r = comm.rank();
+      {
+        data_parallel dp(m, comm);
+        losses[size_t(r)] = dp.train_step({images(6 * r, 6, 1), images(6 * r, 6, 2)}).loss;
+      }
+      param_list<cpu> mine;
+      m.collect(mine, "");
+      grads[size_t(r)] = flat_grads(mine);
+      if (!explicit_sync) own[size_t(r)] = m.train_step({images(0, 6, 1), images(0, 6, 2)}).loss;  // dp gone: local again
+    });
+    CHECK(grads[1] == grads[0]);
+    const float gap = max_abs_difference(grads[0], grad);
+    CAPTURE(gap, largest, loss, local);
+    CHECK(gap < 1e-5f * largest);
+    CHECK(losses[0] == Approx(loss).epsilon(1e-5));
+    if (!explicit_sync) CHECK(own[0] == Approx(local).epsilon(1e-6));
+  }
+  CHECK(std::abs(local - loss) > 1e-3f);
 }

@@ -12,6 +12,7 @@
 // | mocov2_views    | (0.2, 1)    | (0.4, 0.4, 0.4, 0.1), 0.8   | 0.2    | 0.5         | 0          | 2     |
 // | byol_views      | (0.08, 1)   | (0.4, 0.4, 0.2, 0.1), 0.8   | 0.2    | 1.0 / 0.1   | 0 / 0.2    | 2     |
 // | dino_views      | (0.4, 1) global, (0.05, 0.4) local | (0.4, 0.4, 0.2, 0.1), 0.8 | 0.2 | 1.0 / 0.1 / 0.5 | 0 / 0.2 / 0 | 2 + n |
+// | swav_views      | (0.14, 1) large, (0.05, 0.14) small | 0.8·(0.8, 0.8, 0.8, 0.2), 0.8 | 0.2 | 0.5 | 0 | 2 + n |
 // | mae_views       | (0.2, 1), bicubic, flip only, no colour                                       | 1     |
 // | fashion_mnist_simclr | WORKLOADS.md Q3: affine crop (0.3, 1), flip, p 0.8 brightness·contrast (0.6, 1.4) | 2 |
 //
@@ -127,6 +128,28 @@ inline dino_policy dino_views(int global_size, int local_size, int n_local, norm
   s.blur_p = 0.5f;
   s.solarize_p = 0.0f;
   return dino_policy(asymmetric_views<standard_view, standard_view>(g1, g2), 2, make_view(s), n_local);
+}
+
+using swav_policy = multi_crop<standard_view, standard_view>;
+
+/// SwAV (Caron et al. 2020, the official multi-crop): n_large crops of `large_size` with scale
+/// (split_scale, 1) and n_small crops of `small_size` with scale (0.05, split_scale); SimCLR's colour
+/// distortion of strength 1 (jitter (0.8, 0.8, 0.8, 0.2) p 0.8, grey p 0.2), blur p 0.5, flip.
+/// The paper's 2 x 224 + 6 x 96 px with split 0.14; e.g. 28 / 12 px for Fashion-MNIST.
+inline swav_policy swav_views(int large_size, int small_size, int n_small, normalize norm = imagenet_normalize(),
+                              int n_large = 2, float split_scale = 0.14f) {
+  check<value_error>(split_scale > 0.05f && split_scale <= 1.0f,
+                     "swav_views: expected a split scale in (0.05, 1] between small and large crops, got ", split_scale);
+  view_settings s;
+  s.size = large_size;
+  s.scale_lo = split_scale;
+  s.jitter = color_jitter{0.8f, 0.8f, 0.8f, 0.2f};
+  s.norm = std::move(norm);
+  standard_view large = make_view(s);
+  s.size = small_size;
+  s.scale_lo = 0.05f;
+  s.scale_hi = split_scale;
+  return swav_policy(large, n_large, make_view(s), n_small);
 }
 
 using mae_view = compose<random_resized_crop, horizontal_flip, normalize>;

@@ -16,7 +16,7 @@
 //   * Numerically stable for any batch size: log-sum-exp throughout, clamped norms.
 //
 // Satisfied by: triplet, triplet_mining, info_nce, nt_xent, moco, moco_v3, byol, simsiam,
-// dino, masked_reconstruction, cross_entropy, soft_cross_entropy, koleo, barlow_twins, vicreg.
+// dino, masked_reconstruction, cross_entropy, soft_cross_entropy, koleo, barlow_twins, vicreg, swav.
 #include <concepts>
 #include <type_traits>
 
