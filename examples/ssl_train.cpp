@@ -13,11 +13,12 @@
 //   ssl_train --method simclr --epochs 4 --minutes 60 --fine-tune-epochs 30 --fine-tune-labels 0.01   (1% of the labels; --fine-tune-batch 64 suits 600 images)
 //   ssl_train --method byol --ranks 2 --sync-bn --minutes 15   (data-parallel: 2 thread ranks of batch 128, SyncBN)
 //   ssl_train --method barlow_twins --minutes 5 --linear-probe   (projector 1024-1024-1024, lambda 0.0051)
-// Methods: simclr, moco_v2, moco_v3, byol, simsiam, barlow_twins, vicreg. Encoders: convnet_s, resnet18 (CIFAR stem).
+//   ssl_train --method nnclr --minutes 5 --linear-probe   (support set 8192, T 0.2, predictor)
+// Methods: simclr, moco_v2, moco_v3, byol, simsiam, barlow_twins, vicreg, nnclr. Encoders: convnet_s, resnet18 (CIFAR stem).
 // --ranks W splits each global batch of --batch images over W ranks (threads of this process,
 // ssl::dist::data_parallel): SimCLR's and MoCo v3's negatives come from every rank, MoCo v2's queue
 // takes every rank's keys and its key shuffle spans every rank, Barlow Twins' and VICReg's losses
-// cover the global batch, and --sync-bn gives BatchNorm the global batch's statistics.
+// cover the global batch, NNCLR's loss and support set take every rank's rows, and --sync-bn gives BatchNorm the global batch's statistics.
 // The other methods (DINO, MAE, MaskFeat, rotation, jigsaw, colorization, triplet) have their
 // own example programs with method-specific flags.
 #include <CLI/CLI.hpp>
@@ -191,7 +192,7 @@ int with_method(E make_encoder(uint64_t), int64_t feat, const std::string& metho
     // MoCo v2 normalises the keys with Shuffle-BN; over several ranks the keys are shuffled over the
     // global batch and the --bn-groups groups are split among the ranks (the run of one process with
     // those groups); its queue takes every rank's keys
-    check<value_error>(!c.sync_bn, "--sync-bn applies to simclr, moco_v3, byol, simsiam, barlow_twins and vicreg; moco_v2 uses "
+    check<value_error>(!c.sync_bn, "--sync-bn applies to simclr, moco_v3, byol, simsiam, barlow_twins, vicreg and nnclr; moco_v2 uses "
                                    "Shuffle-BN (--key-bn)");
     const int W = comm.world_size();
     check<value_error>(c.bn_groups % W == 0, "--bn-groups (", c.bn_groups, ") must be a multiple of --ranks (", W,
@@ -223,6 +224,11 @@ int with_method(E make_encoder(uint64_t), int64_t feat, const std::string& metho
     simsiam_method<E, projection_mlp<>> m(encoder(), mlp(feat, 512, 1), mlp(128, 512, 2));
     return f(m, "SimSiam");
   }
+  if (method == "nnclr") {  // SimCLR's projector and BYOL's predictor; neighbours from a support set of --queue rows
+    nnclr_method<E, projection_mlp<>> m(encoder(), mlp(feat, 512, 1), mlp(128, 512, 2),
+                                        {.support_size = c.queue, .temperature = c.temperature});
+    return f(m, "NNCLR");
+  }
   if (method == "barlow_twins" || method == "vicreg") {
     // projector: 3 layers, BN + ReLU after the first two, a plain linear last (both papers' 8192-8192-8192, narrower)
     auto projector = synced(projection_mlp<>(
@@ -235,7 +241,7 @@ int with_method(E make_encoder(uint64_t), int64_t feat, const std::string& metho
     return f(m, "VICReg");
   }
   throw value_error("unknown method '" + method +
-                    "' (expected simclr, moco_v2, moco_v3, byol, simsiam, barlow_twins or vicreg)");
+                    "' (expected simclr, moco_v2, moco_v3, byol, simsiam, barlow_twins, vicreg or nnclr)");
 }
 
 /// c.ranks thread ranks, each training a replica on its c.batch / c.ranks images of every global
@@ -300,15 +306,15 @@ int main(int argc, char** argv) {
   run_config c;
   std::string method = "simclr", encoder = "convnet_s", data_dir = data::fashion_mnist_dir();
   int& threads = c.threads;
-  app.add_option("--method", method, "simclr | moco_v2 | moco_v3 | byol | simsiam | barlow_twins | vicreg");
+  app.add_option("--method", method, "simclr | moco_v2 | moco_v3 | byol | simsiam | barlow_twins | vicreg | nnclr");
   app.add_option("--encoder", encoder, "convnet_s | resnet18");
   app.add_option("--minutes", c.minutes, "wall-clock training budget (augmentation included)");
   app.add_option("--epochs", c.epochs, "upper bound on epochs");
   app.add_option("--batch", c.batch, "images per step");
   app.add_option("--lr", c.lr, "Adam learning rate");
-  app.add_option("--temperature", c.temperature, "contrastive temperature (SimCLR, MoCo; default 0.5, 0.2 for moco_v2)");
+  app.add_option("--temperature", c.temperature, "contrastive temperature (SimCLR, MoCo, NNCLR; default 0.5, 0.2 for moco_v2 and nnclr)");
   app.add_option("--momentum", c.momentum, "EMA momentum of the key/target network (MoCo, BYOL)");
-  app.add_option("--queue", c.queue, "MoCo v2 queue size");
+  app.add_option("--queue", c.queue, "MoCo v2 queue size; NNCLR support-set size (default 4096, 8192 for nnclr)");
   app.add_option("--key-bn", c.key_bn, "MoCo v2 key-network BN: shuffled_groups (shuffle-BN) | batch | running");
   app.add_option("--proj-dim", c.proj_dim, "Barlow Twins / VICReg projector width (hidden and output)");
   app.add_option("--bt-lambda", c.bt_lambda, "Barlow Twins' weight of the off-diagonal cross-correlation terms");
@@ -342,6 +348,8 @@ int main(int argc, char** argv) {
   app.add_option("--fine-tune-cutmix", c.fine_tune_cutmix, "cutmix alpha while fine-tuning (MAE: 1.0; 0: off)");
   CLI11_PARSE(app, argc, argv);
   if (app.count("--temperature") == 0 && method == "moco_v2") c.temperature = 0.2f;  // MoCo v2's T
+  if (app.count("--temperature") == 0 && method == "nnclr") c.temperature = 0.2f;    // solo-learn's NNCLR T
+  if (app.count("--queue") == 0 && method == "nnclr") c.queue = 8192;
   set_num_threads(threads);
   try {
     const auto train = data::load_fashion_mnist(data::split::train, data_dir);

@@ -15,5 +15,6 @@
 #include "losses/sinkhorn_knopp.hpp"
 #include "losses/soft_cross_entropy.hpp"
 #include "losses/swav.hpp"
+#include "losses/nnclr.hpp"
 #include "losses/triplet.hpp"
 #include "losses/vicreg.hpp"

@@ -12,4 +12,5 @@
 #include "methods/mae.hpp"
 #include "methods/dino.hpp"
 #include "methods/swav.hpp"
+#include "methods/nnclr.hpp"
 #include "methods/maskfeat.hpp"

@@ -82,7 +82,17 @@ std::vector<float> flat_grads(param_list<cpu>& ps) {
 }
 }  // namespace
 
-TEST_CASE("dino / dinov2 with sync_sinkhorn_knopp: one step of 2 ranks is the single-process step") {
+/// Whose rows a data-parallel Sinkhorn-Knopp balances: the default (data_parallel's batch gather),
+/// sync_sinkhorn_knopp (the communicator's all-reduce) or unsync_sinkhorn_knopp (each rank's own).
+enum class sk_mode { automatic, all_reduce, local };
+
+template <class M>
+void set_sk_mode(M& m, thread_communicator& comm, sk_mode mode) {
+  if (mode == sk_mode::all_reduce) sync_sinkhorn_knopp(m, comm);
+  if (mode == sk_mode::local) unsync_sinkhorn_knopp(m);
+}
+
+TEST_CASE("dino / dinov2 under data_parallel: one step of 2 ranks is the single-process step (global Sinkhorn-Knopp)") {
   for (bool ibot : {false, true}) {
     CAPTURE(ibot);
     auto single = make_dinov2(2, ibot);
@@ -92,34 +102,38 @@ TEST_CASE("dino / dinov2 with sync_sinkhorn_knopp: one step of 2 ranks is the si
     const std::vector<float> grad = flat_grads(ps);
     float largest = 0;
     for (float v : grad) largest = std::max(largest, std::fabs(v));
-    float gap[2] = {0, 0};  // largest gradient difference to the single process: synced, per rank
-    for (bool sync : {true, false}) {
-      CAPTURE(sync);
+    float gap[3] = {0, 0, 0};  // largest gradient difference to the single process, per mode
+    for (sk_mode mode : {sk_mode::automatic, sk_mode::all_reduce, sk_mode::local}) {
+      CAPTURE(int(mode));
       std::vector<float> losses(2);
       std::vector<std::vector<float>> grads(2);
+      std::vector<int> synced(2);
       thread_group(2).run([&](thread_communicator& comm) {
         auto m = make_dinov2(2, ibot);
-        if (sync) sync_sinkhorn_knopp(m, comm);
+        set_sk_mode(m, comm, mode);
         data_parallel dp(m, comm);  // places the replica: its iBOT masks are its rows of the global draw
         const int64_t r = comm.rank();
+        synced[size_t(r)] = m.sinkhorn_synchronized();
         losses[size_t(r)] = dp.train_step({images(6 * r, 6, 1), images(6 * r, 6, 2)}).loss;
         param_list<cpu> mine;
         m.collect(mine, "");
         grads[size_t(r)] = flat_grads(mine);
       });
       CHECK(grads[1] == grads[0]);
-      gap[sync ? 0 : 1] = max_abs_difference(grads[0], grad);
-      if (sync) CHECK(losses[0] == Approx(loss).epsilon(1e-6));
+      CHECK(synced[0] == (mode != sk_mode::local));
+      gap[int(mode)] = max_abs_difference(grads[0], grad);
+      if (mode != sk_mode::local) CHECK(losses[0] == Approx(loss).epsilon(1e-6));
     }
-    // the gradients reach 3e4 here (tiny weight-normed head): the synced run is off by rounding,
+    // the gradients reach 3e4 here (tiny weight-normed head): the synced runs are off by rounding,
     // each rank balancing its own rows (near-uniform logits at init) by far more
-    CAPTURE(gap[0], gap[1], largest);
+    CAPTURE(gap[0], gap[1], gap[2], largest);
     CHECK(gap[0] < 1e-5f * largest);
-    CHECK(gap[1] > 30 * gap[0]);
+    CHECK(gap[1] < 1e-5f * largest);
+    CHECK(gap[2] > 30 * std::max(gap[0], gap[1]));
   }
 }
 
-TEST_CASE("dino with Sinkhorn-Knopp under data_parallel + sync_sinkhorn_knopp: two epochs follow the single process") {
+TEST_CASE("dino with Sinkhorn-Knopp under data_parallel: two epochs follow the single process") {
   for (bool ibot : {false, true}) {
     CAPTURE(ibot);
     const auto d = tiny_data(8);
@@ -127,25 +141,29 @@ TEST_CASE("dino with Sinkhorn-Knopp under data_parallel + sync_sinkhorn_knopp: t
     const float lr = 0.005f;  // as dino_data_parallel_test: keeps rounding differences from growing
     const auto reference = train_single(single, d, 12, lr);
     if (ibot) CHECK(single.last_ibot_loss() > 0.0f);  // the iBOT term was live
-    auto run = [&](bool sync) {
+    auto run = [&](sk_mode mode) {
       return train_ranks(2, 6, d, [&](thread_communicator& comm) {
         auto m = make_dinov2(comm.rank() == 0 ? 2 : 3, ibot);  // rank 1's init is replaced by rank 0's broadcast
-        if (sync) sync_sinkhorn_knopp(m, comm);
-        CHECK(m.sinkhorn_synchronized() == sync);
+        set_sk_mode(m, comm, mode);
+        CHECK(m.sinkhorn_synchronized() == (mode == sk_mode::all_reduce));  // the gather comes with data_parallel
         return m;
       }, lr);
     };
-    const auto synced = run(true);
-    CHECK(synced[1].params == synced[0].params);
-    CHECK(synced[1].buffers == synced[0].buffers);
     // Sinkhorn-Knopp's sums cross the ranks as floats (the single process keeps doubles): rounding
     // differences of ~1e-7 per step, which 8 steps through the tiny head's large gradients grow to
     // ~1e-4; per-rank Sinkhorn-Knopp lands an order of magnitude further away.
-    const float synced_gap = max_abs_difference(synced[0].params, reference);
-    const float local_gap = max_abs_difference(run(false)[0].params, reference);
-    CAPTURE(synced_gap, local_gap);
-    CHECK(synced_gap < 5e-4f);
-    CHECK(local_gap > 10 * synced_gap);
+    float gaps[2] = {0, 0};
+    for (sk_mode mode : {sk_mode::automatic, sk_mode::all_reduce}) {
+      CAPTURE(int(mode));
+      const auto synced = run(mode);
+      CHECK(synced[1].params == synced[0].params);
+      CHECK(synced[1].buffers == synced[0].buffers);
+      gaps[int(mode)] = max_abs_difference(synced[0].params, reference);
+      CHECK(gaps[int(mode)] < 5e-4f);
+    }
+    const float local_gap = max_abs_difference(run(sk_mode::local)[0].params, reference);
+    CAPTURE(gaps[0], gaps[1], local_gap);
+    CHECK(local_gap > 10 * std::max(gaps[0], gaps[1]));
   }
 }
 
@@ -171,31 +189,65 @@ TEST_CASE("swav under data_parallel: one step of 2 ranks is the single-process s
   // the codes of a rank's rows balanced over its own 6 rows only: another loss
   const float local = make_swav(2).train_step({images(0, 6, 1), images(0, 6, 2)}).loss;
   // data_parallel's batch gather makes the Sinkhorn-Knopp global by itself; sync_sinkhorn_knopp
-  // (the communicator's all-reduce) does the same
-  for (bool explicit_sync : {false, true}) {
-    CAPTURE(explicit_sync);
+  // (the communicator's all-reduce) does the same; unsync_sinkhorn_knopp keeps each rank's rows
+  float gaps[3] = {0, 0, 0}, loss_gaps[3] = {0, 0, 0};  // to the single process, per mode
+  for (sk_mode mode : {sk_mode::automatic, sk_mode::all_reduce, sk_mode::local}) {
+    CAPTURE(int(mode));
     std::vector<float> losses(2), own(2);
+    std::vector<int> synced(2);
     std::vector<std::vector<float>> grads(2);
     thread_group(2).run([&](thread_communicator& comm) {
       auto m = make_swav(2);
-      if (explicit_sync) sync_sinkhorn_knopp(m, comm);
-      CHECK(m.sinkhorn_synchronized() == explicit_sync);
+      set_sk_mode(m, comm, mode);
+      CHECK(m.sinkhorn_synchronized() == (mode == sk_mode::all_reduce));
       const int64_t r = comm.rank();
       {
         data_parallel dp(m, comm);
+        synced[size_t(r)] = m.sinkhorn_synchronized();
         losses[size_t(r)] = dp.train_step({images(6 * r, 6, 1), images(6 * r, 6, 2)}).loss;
       }
       param_list<cpu> mine;
       m.collect(mine, "");
       grads[size_t(r)] = flat_grads(mine);
-      if (!explicit_sync) own[size_t(r)] = m.train_step({images(0, 6, 1), images(0, 6, 2)}).loss;  // dp gone: local again
+      if (mode == sk_mode::automatic) {  // data_parallel gone: local again
+        CHECK_FALSE(m.sinkhorn_synchronized());
+        own[size_t(r)] = m.train_step({images(0, 6, 1), images(0, 6, 2)}).loss;
+      }
     });
     CHECK(grads[1] == grads[0]);
-    const float gap = max_abs_difference(grads[0], grad);
-    CAPTURE(gap, largest, loss, local);
-    CHECK(gap < 1e-5f * largest);
-    CHECK(losses[0] == Approx(loss).epsilon(1e-5));
-    if (!explicit_sync) CHECK(own[0] == Approx(local).epsilon(1e-6));
+    CHECK(synced[0] == (mode != sk_mode::local));
+    gaps[int(mode)] = max_abs_difference(grads[0], grad);
+    loss_gaps[int(mode)] = std::abs(losses[0] - loss);
+    if (mode == sk_mode::local) {
+      // each rank's rows balanced alone; the reported loss is the mean over the ranks
+      const float local_1 = make_swav(2).train_step({images(6, 6, 1), images(6, 6, 2)}).loss;
+      CHECK(losses[0] == Approx(0.5f * (local + local_1)).epsilon(1e-6));
+    }
+    if (mode == sk_mode::automatic) CHECK(own[0] == Approx(local).epsilon(1e-6));
   }
+  // the synced runs differ from the single process by rounding only, the per-rank codes by far more
+  CAPTURE(gaps[0], gaps[1], gaps[2], loss_gaps[0], loss_gaps[1], loss_gaps[2], largest, loss, local);
+  CHECK(std::max(gaps[0], gaps[1]) < 1e-6f * largest);
+  CHECK(gaps[2] > 30 * std::max(gaps[0], gaps[1]));
+  CHECK(loss_gaps[2] > 10 * std::max(loss_gaps[0], loss_gaps[1]));
   CHECK(std::abs(local - loss) > 1e-3f);
+}
+
+TEST_CASE("set_sinkhorn_group and the batch gather: half a group and a wrong gather are errors") {
+  auto m = make_swav(2);
+  sinkhorn_group half;
+  half.sum = [](float*, int64_t) {};
+  CHECK_THROWS_AS(m.set_sinkhorn_group(half), value_error);
+  CHECK_THROWS_WITH(m.set_sinkhorn_group(half), Catch::Contains("needs both sum and max"));
+  CHECK_FALSE(m.sinkhorn_synchronized());
+  // a gather that returns the wrong shape, under W = 2: named as the gather's fault
+  m.set_replica(0, 2);
+  m.set_batch_gather([](const tensor<cpu>& t) { return tensor<cpu>(shape{2, t.dim(1) + 1}); });
+  CHECK(m.sinkhorn_synchronized());
+  CHECK_THROWS_WITH(m.train_step({images(0, 6, 1), images(0, 6, 2)}), Catch::Contains("batch gather returned"));
+  m.set_sinkhorn_group({});  // local rows: the gather is not used
+  CHECK_FALSE(m.sinkhorn_synchronized());
+  CHECK(std::isfinite(m.train_step({images(0, 6, 1), images(0, 6, 2)}).loss));
+  m.set_sinkhorn_automatic();
+  CHECK(m.sinkhorn_synchronized());
 }

@@ -13,8 +13,9 @@
 // InfoNCE) need the other ranks' embeddings: ssl::dist::global_nt_xent.
 //
 // BatchNorm statistics stay per rank (PyTorch DDP's default) unless the modules were given
-// dist::sync_batch_norm (SimCLR's "global BN", SyncBatchNorm); DINOv2's Sinkhorn-Knopp likewise with
-// dist::sync_sinkhorn_knopp. A method that draws per-image randomness itself (masks) and offers
+// dist::sync_batch_norm (SimCLR's "global BN", SyncBatchNorm). DINOv2's and SwAV's Sinkhorn-Knopp
+// balances every rank's rows together through the batch gather (set_batch_gather below; or a
+// communicator's all-reduce with dist::sync_sinkhorn_knopp; per rank with unsync_sinkhorn_knopp). A method that draws per-image randomness itself (masks) and offers
 // set_replica(rank, world_size) draws its rows of the global batch's draw. Buffers are synchronised after every after_step by
 // `buffer_policy(name)`: the default averages BN running statistics and DINO / iBOT centers over the
 // ranks (for an EMA of batch means c <- m c + (1 - m) mean_r, the average over ranks is exactly the

@@ -1,7 +1,9 @@
 #pragma once
 // sync_sinkhorn_knopp(method, comm): DINOv2's distributed Sinkhorn-Knopp for a data-parallel
-// dino_method (centering::sinkhorn_knopp): the teacher targets of each rank's rows are those of the
-// global batch. Per iteration the K prototype sums are all-reduced (and once the per-prototype maxima
+// dino_method (centering::sinkhorn_knopp) or swav_method, through the communicator's all-reduce: the
+// teacher targets (codes) of each rank's rows are those of the global batch. (Under data_parallel the
+// methods do this by default through its batch gather; this replaces the W-row gathers with
+// all-reduces. unsync_sinkhorn_knopp: each rank's own rows only.) Per iteration the K prototype sums are all-reduced (and once the per-prototype maxima
 // and the row count), as the official code's dist.all_reduce(sum_of_rows) with B = rows x world size;
 // the iBOT patch targets likewise over every rank's hidden patches.
 //
@@ -10,7 +12,7 @@
 //   dist::data_parallel dp(m, comm);
 //
 // Every train_step then holds collectives: all ranks step together (as data_parallel does).
-// Without it each rank balances its own rows only (W smaller batches). Host (cpu) methods only.
+// Host (cpu) methods only.
 #include <algorithm>
 #include <vector>
 
@@ -41,7 +43,7 @@ template <class M, Communicator C>
 void sync_sinkhorn_knopp(M& method, C& comm) {
   method.set_sinkhorn_group(sinkhorn_group_of(comm));
 }
-/// Back to each rank's own rows.
+/// Each rank's own rows only (W smaller batches); set_sinkhorn_automatic() restores the default.
 template <class M>
   requires requires(M& m, sinkhorn_group g) { m.set_sinkhorn_group(g); }
 void unsync_sinkhorn_knopp(M& method) {

@@ -16,7 +16,8 @@
 //   * Numerically stable for any batch size: log-sum-exp throughout, clamped norms.
 //
 // Satisfied by: triplet, triplet_mining, info_nce, nt_xent, moco, moco_v3, byol, simsiam,
-// dino, masked_reconstruction, cross_entropy, soft_cross_entropy, koleo, barlow_twins, vicreg, swav.
+// dino, masked_reconstruction, cross_entropy, soft_cross_entropy, koleo, barlow_twins, vicreg, swav,
+// nnclr.
 #include <concepts>
 #include <type_traits>
 

@@ -57,6 +57,7 @@
 #include "../backend/cpu/vit_ops.hpp"  // ops::add_range
 #include "../nn/batch_norm.hpp"
 #include "detail/method_parts.hpp"
+#include "detail/sinkhorn_sync.hpp"
 #if defined(__CUDACC__)
 #include "../backend/cuda/vit_ops.cuh"
 #endif
@@ -351,15 +352,22 @@ class dino_method {
   const ibot_patch& patch_loss() const { return ibot_; }
   const dino_options& options() const { return opt_; }
   /// Data-parallel Sinkhorn-Knopp (DINOv2's distributed version): the targets of the [CLS] and iBOT
-  /// patch rows are computed over every replica's rows together, reduced by `g`
-  /// (dist::sync_sinkhorn_knopp sets it from a communicator). Empty g: this replica's rows only.
+  /// patch rows over every replica's rows together. By default under dist::data_parallel (through
+  /// its batch gather, set_batch_gather); `g` sets a communicator's all-reduce instead
+  /// (dist::sync_sinkhorn_knopp), an empty g each replica's rows only (dist::unsync_sinkhorn_knopp).
   /// Host (cpu) methods only; a no-op under centering::center.
-  void set_sinkhorn_group(sinkhorn_group g) {
-    check<value_error>(std::same_as<backend_type, cpu> || (!g.sum && !g.max),
-                       "dino_method::set_sinkhorn_group: data-parallel Sinkhorn-Knopp is host (cpu) only");
-    sinkhorn_group_ = (g.sum || g.max) ? std::make_shared<const sinkhorn_group>(std::move(g)) : nullptr;
+  void set_sinkhorn_group(sinkhorn_group g) { sinkhorn_.set_group(std::move(g), std::same_as<backend_type, cpu>, "dino_method"); }
+  /// Back to the default (the batch gather's reductions under data_parallel).
+  void set_sinkhorn_automatic() { sinkhorn_.set_automatic(); }
+  /// Whether the Sinkhorn-Knopp targets are balanced over the ranks' rows together.
+  bool sinkhorn_synchronized() const { return sinkhorn_.synchronized(replica_.world_size); }
+  /// dist::data_parallel's gather of every rank's rows (n, ...), stacked in rank order (removed by
+  /// its destructor): the default reductions of the data-parallel Sinkhorn-Knopp.
+  void set_batch_gather(methods_detail::sinkhorn_sync::gather_fn gather)
+    requires std::same_as<backend_type, cpu>
+  {
+    sinkhorn_.set_gather(std::move(gather));
   }
-  bool sinkhorn_synchronized() const { return sinkhorn_group_ != nullptr; }
   /// Data-parallel replica `rank` of `world_size`, each with B images of every global batch of
   /// B world_size (dist::data_parallel calls it): the iBOT masks are this replica's images of the
   /// global batch's masks, so the replicas together draw what one process on the global batch would.
@@ -471,7 +479,7 @@ class dino_method {
     // (no finiteness check here: NaN logits give a NaN loss, which the step reports at its end)
     if (opt_.centering == dino_centering::sinkhorn_knopp) {
       if constexpr (std::same_as<backend_type, cpu>)
-        return sinkhorn_knopp(logits, tau, opt_.sinkhorn_iterations, /*check_finite=*/false, sinkhorn_group_.get());
+        return sinkhorn_knopp(logits, tau, opt_.sinkhorn_iterations, /*check_finite=*/false, sinkhorn_.group(replica_.world_size));
       else
         return sinkhorn_knopp(logits, tau, opt_.sinkhorn_iterations, /*check_finite=*/false);
     }
@@ -490,7 +498,7 @@ class dino_method {
   std::optional<E> teacher_encoder_;
   std::optional<H> teacher_head_;
   dino_options opt_;
-  std::shared_ptr<const sinkhorn_group> sinkhorn_group_;  // data-parallel Sinkhorn-Knopp (cpu only), null: off
+  methods_detail::sinkhorn_sync sinkhorn_;  // whose rows Sinkhorn-Knopp balances (data-parallel, cpu only)
   methods_detail::replica_place replica_;  // data-parallel: this replica's place in the global batch
   dino loss_;
   ibot_patch ibot_;

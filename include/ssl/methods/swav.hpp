@@ -42,6 +42,8 @@
 #include "../heads/swav_prototypes.hpp"
 #include "../losses/swav.hpp"
 #include "detail/method_parts.hpp"
+#include "detail/replica_place.hpp"
+#include "detail/sinkhorn_sync.hpp"
 
 namespace ssl {
 
@@ -130,7 +132,7 @@ class swav_method {
     }
     tensor<backend_type> q = [&] {
       if constexpr (std::same_as<backend_type, cpu>)
-        return loss_.codes(scores, use_queue ? &queue_scores : nullptr, codes_group());
+        return loss_.codes(scores, use_queue ? &queue_scores : nullptr, sinkhorn_.group(replica_.world_size));
       else
         return loss_.codes(scores, use_queue ? &queue_scores : nullptr);
     }();
@@ -186,22 +188,22 @@ class swav_method {
     out.emplace_back(join_name(prefix, "step"), step_.buffer());
   }
 
-  /// Data-parallel Sinkhorn-Knopp (SwAV's distributed_sinkhorn): codes over every replica's rows,
-  /// reduced by `g` (dist::sync_sinkhorn_knopp sets it). Empty g: this replica's rows. Host only.
-  void set_sinkhorn_group(sinkhorn_group g) {
-    check<value_error>(std::same_as<backend_type, cpu> || (!g.sum && !g.max),
-                       "swav_method::set_sinkhorn_group: data-parallel Sinkhorn-Knopp is host (cpu) only");
-    sinkhorn_group_ = (g.sum || g.max) ? std::make_shared<const sinkhorn_group>(std::move(g)) : nullptr;
-  }
-  bool sinkhorn_synchronized() const { return sinkhorn_group_ != nullptr; }
+  /// Data-parallel Sinkhorn-Knopp (SwAV's distributed_sinkhorn): the codes over every replica's
+  /// rows, reduced by `g` (dist::sync_sinkhorn_knopp sets it); an empty g: this replica's rows only
+  /// (dist::unsync_sinkhorn_knopp). Without either, data_parallel's batch gather does the reductions.
+  /// Host (cpu) only.
+  void set_sinkhorn_group(sinkhorn_group g) { sinkhorn_.set_group(std::move(g), std::same_as<backend_type, cpu>, "swav_method"); }
+  /// Back to the default (the batch gather's reductions under data_parallel).
+  void set_sinkhorn_automatic() { sinkhorn_.set_automatic(); }
+  /// Whether the codes are balanced over the ranks' rows together.
+  bool sinkhorn_synchronized() const { return sinkhorn_.synchronized(replica_.world_size); }
   /// Data-parallel hooks (dist::data_parallel calls both at construction): this replica's place in
-  /// the global batch, and `gather(t)`: every rank's rows of t (n, ...) stacked in rank order. With
-  /// W > 1 and no sinkhorn group set, the codes' Sinkhorn-Knopp reduces over the ranks through it.
+  /// the global batch, and `gather(t)`: every rank's rows of t (n, ...) stacked in rank order.
   void set_replica(int rank, int world_size) { replica_.set(rank, world_size); }
-  void set_batch_gather(std::function<tensor<cpu>(const tensor<cpu>&)> gather)
+  void set_batch_gather(methods_detail::sinkhorn_sync::gather_fn gather)
     requires std::same_as<backend_type, cpu>
   {
-    gather_group_ = gather ? sinkhorn_group_from_gather(std::move(gather)) : sinkhorn_group{};
+    sinkhorn_.set_gather(std::move(gather));
   }
 
   E& encoder() { return encoder_; }
@@ -221,36 +223,6 @@ class swav_method {
   bool last_step_used_queue() const { return last_used_queue_; }
 
  private:
-  /// The reductions of the codes' Sinkhorn-Knopp: the group set by set_sinkhorn_group, else the
-  /// data-parallel gather's (W > 1), else none (this process's rows).
-  const sinkhorn_group* codes_group() const {
-    if (sinkhorn_group_) return sinkhorn_group_.get();
-    if (replica_.world_size > 1 && gather_group_.sum) return &gather_group_;
-    return nullptr;
-  }
-  /// Sum and max over the ranks from a row gather: each rank's n values as one (1, n) row, gathered
-  /// into (W, n) and combined in rank order (the same result on every rank).
-  static sinkhorn_group sinkhorn_group_from_gather(std::function<tensor<cpu>(const tensor<cpu>&)> gather) {
-    auto reduce = [gather](bool take_max) {
-      return [gather, take_max](float* p, int64_t n) {
-        tensor<cpu> mine(shape{1, n});
-        std::copy_n(p, n, mine.data());
-        const tensor<cpu> all = gather(mine);
-        check<shape_error>(all.rank() == 2 && all.dim(1) == n && all.dim(0) >= 1,
-                           "swav: the batch gather returned ", all.shape(), " for rows of ", n, " values");
-        for (int64_t i = 0; i < n; ++i) {
-          float acc = all[i];
-          for (int64_t r = 1; r < all.dim(0); ++r) acc = take_max ? std::max(acc, all[r * n + i]) : acc + all[r * n + i];
-          p[i] = acc;
-        }
-      };
-    };
-    sinkhorn_group g;
-    g.sum = reduce(false);
-    g.max = reduce(true);
-    return g;
-  }
-
   /// rows (A B, D), crop a's B rows at [a B, (a + 1) B), written at the pointer of each crop's FIFO
   /// (wrapping; at most the last Q rows of a batch larger than the queue are kept).
   void enqueue(const tensor<backend_type>& rows) {
@@ -275,8 +247,7 @@ class swav_method {
   tensor<backend_type> queue_;    // (A, Q, D) normalised embeddings, FIFO per assigned crop
   tensor<backend_type> pending_;  // (A B, D) of the latest step, for after_step
   methods_detail::counter_buffer<backend_type> filled_, pointer_, step_;  // buffers "queue_filled", "queue_ptr", "step"
-  std::shared_ptr<const sinkhorn_group> sinkhorn_group_;  // set_sinkhorn_group's (cpu only), null: off
-  sinkhorn_group gather_group_;             // from data_parallel's batch gather (cpu only)
+  methods_detail::sinkhorn_sync sinkhorn_;  // whose rows the codes balance (data-parallel, cpu only)
   methods_detail::replica_place replica_;   // data-parallel: this replica's place in the global batch
   bool last_used_queue_ = false;
 };
