@@ -12,8 +12,8 @@ static_assert(ssl::Loss<ssl::nnclr, tensor, tensor>);
 
 namespace {
 /// A support set holding the rows of `rows` (M, D), enqueued in one batch.
-ssl::nnclr_support_set filled_with(const tensor& rows) {
-  ssl::nnclr_support_set s(rows.dim(0), rows.dim(1));
+ssl::nnclr_support_set<> filled_with(const tensor& rows) {
+  ssl::nnclr_support_set<> s(rows.dim(0), rows.dim(1));
   s.enqueue(rows);
   return s;
 }

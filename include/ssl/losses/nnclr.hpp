@@ -4,8 +4,9 @@
 // other view's embedding but the nearest neighbour of its embedding in a support set of earlier
 // embeddings, contrasted against the other view's predictions.
 //
-// nnclr_support_set: a FIFO of M unit rows (the support set Q, filled after every step) and the
-// lookup NN(z, Q) = argmax_{q in Q} <z / |z|, q> (cosine), under stop-gradient.
+// nnclr_support_set<B>: a FIFO of M unit rows (the support set Q, filled after every step) and the
+// lookup NN(z, Q) = argmax_{q in Q} <z / |z|, q> (cosine; ties to the lowest row), under
+// stop-gradient. On a device backend (backend/cuda/nnclr.cuh): one GEMM, a row argmax, a row gather.
 //
 // nnclr (loss): neighbours nn (N, D) (no gradient) and predictions p (N, D) of the other view:
 //   l_ij = nn_i . pn_j / tau,  nn and pn unit rows          (N, N) logits
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "../backend/cpu/gemm.hpp"
+#include "../tensor/counter_buffer.hpp"
 #include "detail/row_math.hpp"
 #include "loss.hpp"
 
@@ -60,69 +62,95 @@ class nnclr {
     ops::gemm(cpu{}, ops::trans::yes, ops::trans::no, N, D, N, inv_t, G.data(), N, nn.z.data(), D, 0.0f, dpn.data(), D);
     return {float(ld::ordered_sum(row_loss) / double(N)), ld::normalize_rows_backward(pn, dpn)};
   }
+  /// On a device backend (backend/cuda/nnclr.cuh, under nvcc); `value` stays a (1) device tensor.
+  template <class B>
+    requires(!std::same_as<B, cpu>)
+  auto operator()(const tensor<B>& neighbours, const tensor<B>& predictions) const {
+    return device_nnclr(*this, neighbours, predictions);
+  }
 
  private:
   float temperature_;
 };
 
-/// The support set: up to M unit rows of dimension D, a FIFO that starts empty (the lookup uses the
-/// filled rows only). Its rows, fill count and write position are tensors, for checkpoints.
+/// The support set: up to M unit rows of dimension D on backend B, a FIFO that starts empty (the
+/// lookup uses the filled rows only). Its rows, fill count and write position are tensors on B, for
+/// checkpoints (the counts mirrored on the host: reading them never waits for a device).
+template <class B = cpu>
 class nnclr_support_set {
  public:
   nnclr_support_set() = default;
-  nnclr_support_set(int64_t size, int64_t dim) : rows_(shape{size, dim}), filled_(shape{1}, 0.0f), pointer_(shape{1}, 0.0f) {
+  nnclr_support_set(int64_t size, int64_t dim) {
     check<value_error>(size > 0 && dim > 0, "nnclr_support_set: expected size > 0 and dim > 0, got size ", size, ", dim ",
                        dim);
+    rows_ = tensor<B>(shape{size, dim}, 0.0f);
   }
   int64_t size() const { return rows_.rank() == 2 ? rows_.dim(0) : 0; }
   int64_t dim() const { return rows_.rank() == 2 ? rows_.dim(1) : 0; }
-  int64_t filled() const { return filled_.rank() ? int64_t(filled_[0]) : 0; }
-  int64_t pointer() const { return pointer_.rank() ? int64_t(pointer_[0]) : 0; }
+  int64_t filled() const { return filled_.get(); }
+  int64_t pointer() const { return pointer_.get(); }
   /// (M, D) in storage order; rows [0, filled()) hold embeddings.
-  const tensor<cpu>& rows() const { return rows_; }
+  const tensor<B>& rows() const { return rows_; }
 
   /// The nearest filled row (cosine) of every row of z (N, D): (N, D) rows of the set; `index`
-  /// receives their positions. Needs at least one filled row.
-  tensor<cpu> nearest(const tensor<cpu>& z, std::vector<int64_t>* index = nullptr) const {
-    losses_detail::expect_embeddings(z, "nnclr_support_set::nearest");
-    check<shape_error>(z.dim(1) == dim(), "nnclr_support_set::nearest: expected embeddings (N, ", dim(), "), got ", z.shape());
+  /// receives their positions (on a device: one download, only when asked). Needs a filled row.
+  tensor<B> nearest(const tensor<B>& z, std::vector<int64_t>* index = nullptr) const {
+    check<shape_error>(z.rank() == 2 && z.dim(0) > 0 && z.dim(1) == dim(), "nnclr_support_set::nearest: expected "
+                       "embeddings (N, ", dim(), ") with N > 0, got ", z.shape());
     const int64_t F = filled();
     check<value_error>(F > 0, "nnclr_support_set::nearest: the support set is empty (nothing enqueued yet)");
-    const int64_t N = z.dim(0), D = dim();
-    const auto zn = losses_detail::normalize_rows(z, N);
-    tensor<cpu> sim(shape{N, F});
-    ops::gemm(cpu{}, ops::trans::no, ops::trans::yes, N, F, D, 1.0f, zn.z.data(), D, rows_.data(), D, 0.0f, sim.data(), F);
-    tensor<cpu> out(shape{N, D});
-    std::vector<int64_t> idx(static_cast<size_t>(N));
-    parallel_for(0, N, [&](int64_t i) {
-      const float* s = sim.data() + i * F;
-      idx[size_t(i)] = std::max_element(s, s + F) - s;  // the first of equal maxima
-      std::copy_n(rows_.data() + idx[size_t(i)] * D, D, out.data() + i * D);
-    }, 64);
-    if (index) *index = std::move(idx);
-    return out;
+    if constexpr (!std::same_as<B, cpu>) {
+      return device_nnclr_nearest(rows_, F, z, index);
+    } else {
+      const int64_t N = z.dim(0), D = dim();
+      const auto zn = losses_detail::normalize_rows(z, N);
+      tensor<cpu> sim(shape{N, F});
+      ops::gemm(cpu{}, ops::trans::no, ops::trans::yes, N, F, D, 1.0f, zn.z.data(), D, rows_.data(), D, 0.0f,
+                sim.data(), F);
+      tensor<cpu> out(shape{N, D});
+      std::vector<int64_t> idx(static_cast<size_t>(N));
+      parallel_for(0, N, [&](int64_t i) {
+        const float* s = sim.data() + i * F;
+        idx[size_t(i)] = std::max_element(s, s + F) - s;  // the first of equal maxima
+        std::copy_n(rows_.data() + idx[size_t(i)] * D, D, out.data() + i * D);
+      }, 64);
+      if (index) *index = std::move(idx);
+      return out;
+    }
   }
 
   /// z: (B, D) embeddings, normalised and written at the pointer (wrapping; of a batch larger than
-  /// the set, its last M rows).
-  void enqueue(const tensor<cpu>& z) {
-    losses_detail::expect_embeddings(z, "nnclr_support_set::enqueue");
-    check<shape_error>(z.dim(1) == dim(), "nnclr_support_set::enqueue: expected embeddings (B, ", dim(), "), got ", z.shape());
-    const int64_t M = size(), D = dim(), B = z.dim(0), n = std::min(B, M), skip = B - n;
-    const auto zn = losses_detail::normalize_rows(z, B);
-    int64_t ptr = pointer();
-    for (int64_t b = 0; b < n; ++b, ptr = (ptr + 1) % M) std::copy_n(zn.z.data() + (skip + b) * D, D, rows_.data() + ptr * D);
-    pointer_[0] = float(ptr);
-    filled_[0] = float(std::min(M, filled() + n));
+  /// the set, its last M rows). At most two copies on a device.
+  void enqueue(const tensor<B>& z) {
+    check<shape_error>(z.rank() == 2 && z.dim(0) > 0 && z.dim(1) == dim(), "nnclr_support_set::enqueue: expected "
+                       "embeddings (B, ", dim(), ") with B > 0, got ", z.shape());
+    const int64_t M = size(), D = dim(), rows = z.dim(0), n = std::min(rows, M), skip = rows - n;
+    const tensor<B> zn = [&] {
+      if constexpr (std::same_as<B, cpu>)
+        return losses_detail::normalize_rows(z, rows).z;
+      else
+        return device_unit_rows(z);
+    }();
+    const int64_t ptr = pointer(), first = std::min(n, M - ptr);
+    const float* src = zn.data() + skip * D;
+    tensor<B>::copy_elements(src, rows_.data() + ptr * D, first * D);
+    tensor<B>::copy_elements(src + first * D, rows_.data(), (n - first) * D);
+    pointer_.set((ptr + n) % M);
+    filled_.set(std::min(M, filled() + n));
   }
 
   /// Checkpoint state: the rows, the fill count, the write position.
-  tensor<cpu>* rows_buffer() { return &rows_; }
-  tensor<cpu>* filled_buffer() { return &filled_; }
-  tensor<cpu>* pointer_buffer() { return &pointer_; }
+  tensor<B>* rows_buffer() { return &rows_; }
+  tensor<B>* filled_buffer() { return filled_.buffer(); }
+  tensor<B>* pointer_buffer() { return pointer_.buffer(); }
 
  private:
-  tensor<cpu> rows_, filled_, pointer_;
+  tensor<B> rows_;
+  counter_buffer<B> filled_, pointer_;
 };
 
 }  // namespace ssl
+
+#if defined(__CUDACC__)
+#include "../backend/cuda/nnclr.cuh"
+#endif

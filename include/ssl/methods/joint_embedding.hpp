@@ -107,14 +107,14 @@ class joint_embedding {
 
   /// Data-parallel hooks (dist::data_parallel calls both at construction): this replica's place in
   /// the global batch, and `gather(t)`: every rank's rows of t (n, ...) stacked in rank order.
-  void set_replica(int rank, int world_size) { replica_.set(rank, world_size); }
+  void set_replica(int rank, int world_size) { global_.place.set(rank, world_size); }
   void set_batch_gather(std::function<tensor<cpu>(const tensor<cpu>&)> gather)
     requires std::same_as<backend_type, cpu>
   {
-    gather_ = std::move(gather);
+    global_.gather = std::move(gather);
   }
   /// Whether the loss is taken over every rank's embeddings (a gather is set and W > 1).
-  bool loss_across_ranks() const { return replica_.world_size > 1 && bool(gather_); }
+  bool loss_across_ranks() const { return global_.active(); }
 
   E& encoder() { return encoder_; }
   const E& encoder() const { return encoder_; }
@@ -142,21 +142,16 @@ class joint_embedding {
   // The loss over every rank's embeddings: z1, z2 (n, D) here, (W n, D) gathered in rank order;
   // value L of the global batch (the same on every rank), gradients W dL/dz over this rank's rows.
   auto global_loss(const tensor<cpu>& z1, const tensor<cpu>& z2) {
-    const int64_t n = z1.dim(0), W = replica_.world_size;
-    const tensor<cpu> all1 = gather_(z1), all2 = gather_(z2);
-    check<shape_error>(all1.rank() == 2 && all1.dim(0) == W * n && all2.shape() == all1.shape(), name(),
-                       ": the batch gather returned ", all1.shape(), " for ", W, " ranks of ", n, " rows");
-    auto r = loss_(all1, all2);
-    for (tensor<cpu>* g : {&methods_detail::first_grad(r), &methods_detail::second_grad(r)})
-      *g = methods_detail::own_rows_times_world(*g, replica_, n);
+    const int64_t n = z1.dim(0);
+    auto r = loss_(global_.all_rows(z1, name()), global_.all_rows(z2, name()));
+    for (tensor<cpu>* g : {&methods_detail::first_grad(r), &methods_detail::second_grad(r)}) *g = global_.own_share(*g, n);
     return r;
   }
 
   E encoder_;
   H projector_;
   L loss_;
-  methods_detail::replica_place replica_;  // data-parallel: this replica's place in the global batch
-  std::function<tensor<cpu>(const tensor<cpu>&)> gather_;  // data-parallel: rows of all ranks (host only)
+  methods_detail::global_batch global_;  // data-parallel: this replica's place, the gather (host only)
 };
 
 /// Barlow Twins: redundancy reduction between the two views' embeddings (losses/barlow_twins.hpp).

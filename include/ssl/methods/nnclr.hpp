@@ -22,6 +22,9 @@
 // and predictions gathered, every rank back-propagating W times its own rows' gradient; the support
 // set receives every rank's z1, so the sets stay identical and W ranks of B images take the step of
 // one process with W B (tests/dist/nnclr_data_parallel_test.cpp).
+// The backend is the parts': nnclr_method<convnet_s<cuda>, projection_mlp<cuda>> runs the whole step
+// on the GPU (the lookup: one GEMM, a row argmax and a gather; the loss: backend/cuda/nnclr.cuh),
+// the loss read back last.
 #include <functional>
 #include <string>
 #include <utility>
@@ -45,12 +48,12 @@ class nnclr_method {
   static_assert(Encoder<E>, "nnclr_method<E, P, Q>: E must satisfy ssl::Encoder (a Module with feature_dim())");
   static_assert(Head<P>, "nnclr_method<E, P, Q>: P (projector) must satisfy ssl::Head");
   static_assert(Head<Q>, "nnclr_method<E, P, Q>: Q (predictor) must satisfy ssl::Head");
-  static_assert(std::same_as<typename E::backend_type, cpu> && std::same_as<typename P::backend_type, cpu> &&
-                    std::same_as<typename Q::backend_type, cpu>,
-                "nnclr_method<E, P, Q>: host (cpu) parts only for now (the support-set lookup has no device kernel)");
+  static_assert(std::same_as<typename E::backend_type, typename P::backend_type> &&
+                    std::same_as<typename E::backend_type, typename Q::backend_type>,
+                "nnclr_method<E, P, Q>: encoder, projector and predictor must use the same backend tag");
 
  public:
-  using backend_type = cpu;
+  using backend_type = typename E::backend_type;
 
   nnclr_method(E encoder, P projector, Q predictor, nnclr_options o = {})
       : encoder_(std::move(encoder)), projector_(std::move(projector)), predictor_(std::move(predictor)),
@@ -64,57 +67,64 @@ class nnclr_method {
   }
 
   /// views: two (B, C, H, W) batches of the same shape.
-  step_stats train_step(const std::vector<tensor<cpu>>& views) {
+  step_stats train_step(const std::vector<tensor<backend_type>>& views) {
     methods_detail::expect_same_views(views, 2, "nnclr");
+    using methods_detail::rows;
     const int64_t B = views[0].dim(0);
-    const tensor<cpu> x = concat_batch({&views[0], &views[1]});
+    const tensor<backend_type> x = concat_batch({&views[0], &views[1]});
     auto h = encoder_.forward(x);
     auto z = projector_.forward(h.y);
     auto p = predictor_.forward(z.y);
     const int64_t D = z.y.dim(1);
-    tensor<cpu> z1 = rows(z.y, 0, B), z2 = rows(z.y, B, B), p1 = rows(p.y, 0, B), p2 = rows(p.y, B, B);
+    tensor<backend_type> z1 = rows(z.y, 0, B), z2 = rows(z.y, B, 2 * B), p1 = rows(p.y, 0, B), p2 = rows(p.y, B, 2 * B);
     last_used_support_ = support_.filled() > 0;
-    tensor<cpu> nn1 = last_used_support_ ? support_.nearest(z1) : z1;  // the first step: itself
-    tensor<cpu> nn2 = last_used_support_ ? support_.nearest(z2) : z2;
-    if (across_ranks()) {  // the loss over the global batch: every rank's rows, in rank order
-      nn1 = gather(nn1, B);
-      nn2 = gather(nn2, B);
-      p1 = gather(p1, B);
-      p2 = gather(p2, B);
-      pending_ = gather(z1, B);
-    } else {
-      pending_ = std::move(z1);
+    tensor<backend_type> nn1 = last_used_support_ ? support_.nearest(z1) : z1;  // the first step: itself
+    tensor<backend_type> nn2 = last_used_support_ ? support_.nearest(z2) : z2;
+    bool global = false;
+    if constexpr (std::same_as<backend_type, cpu>) {
+      global = across_ranks();
+      if (global) {  // the loss over the global batch: every rank's rows, in rank order
+        nn1 = global_.all_rows(nn1, "nnclr");
+        nn2 = global_.all_rows(nn2, "nnclr");
+        p1 = global_.all_rows(p1, "nnclr");
+        p2 = global_.all_rows(p2, "nnclr");
+        z1 = global_.all_rows(z1, "nnclr");
+      }
     }
+    pending_ = std::move(z1);
     auto a = loss_(nn1, p2);  // view 1's neighbours against view 2's predictions
     auto b = loss_(nn2, p1);
-    const float loss = 0.5f * (a.value + b.value);
-    expect_finite_loss(loss, "nnclr");
-    if (across_ranks()) {
-      b.grad_p = methods_detail::own_rows_times_world(b.grad_p, replica_, B);
-      a.grad_p = methods_detail::own_rows_times_world(a.grad_p, replica_, B);
+    if constexpr (std::same_as<backend_type, cpu>) {
+      if (global) {
+        b.grad_p = global_.own_share(b.grad_p, B);
+        a.grad_p = global_.own_share(a.grad_p, B);
+      }
     }
-    tensor<cpu> dp(shape{2 * B, D});  // [d p1; d p2] = 1/2 [grad of nnclr(nn2, p1); grad of nnclr(nn1, p2)]
-    for (int64_t i = 0; i < B * D; ++i) {
-      dp[i] = 0.5f * b.grad_p[i];
-      dp[B * D + i] = 0.5f * a.grad_p[i];
-    }
+    // [d p1; d p2] = 1/2 [grad of nnclr(nn2, p1); grad of nnclr(nn1, p2)]
+    tensor<backend_type> dp(shape{2 * B, D});
+    tensor<backend_type>::copy_elements(b.grad_p.data(), dp.data(), B * D);
+    tensor<backend_type>::copy_elements(a.grad_p.data(), dp.data() + B * D, B * D);
+    methods_detail::scale_in_place(dp, 0.5f);
     encoder_.backward(std::move(h.saved), projector_.backward(z.saved, predictor_.backward(p.saved, dp)));
+    // Read last: on a device the whole step is queued before the host waits for the loss.
+    const float loss = 0.5f * (host_loss(a.value) + host_loss(b.value));
+    expect_finite_loss(loss, "nnclr");
     return {loss};
   }
 
   /// The step's view-1 embeddings (every rank's under data_parallel) join the support set.
   void after_step(const step_info&) {
     if (pending_.rank() == 2) support_.enqueue(pending_);
-    pending_ = tensor<cpu>();
+    pending_ = tensor<backend_type>();
   }
 
-  void collect(param_list<cpu>& out, const std::string& prefix) {
+  void collect(param_list<backend_type>& out, const std::string& prefix) {
     encoder_.collect(out, join_name(prefix, "encoder"));
     projector_.collect(out, join_name(prefix, "projector"));
     predictor_.collect(out, join_name(prefix, "predictor"));
   }
   /// BN statistics, and the support set: "support", "support_filled", "support_ptr".
-  void collect_buffers(methods_detail::buffer_list<cpu>& out, const std::string& prefix) {
+  void collect_buffers(methods_detail::buffer_list<backend_type>& out, const std::string& prefix) {
     methods_detail::module_buffers(encoder_, out, join_name(prefix, "encoder"));
     methods_detail::module_buffers(projector_, out, join_name(prefix, "projector"));
     methods_detail::module_buffers(predictor_, out, join_name(prefix, "predictor"));
@@ -125,10 +135,14 @@ class nnclr_method {
 
   /// Data-parallel hooks (dist::data_parallel calls both at construction): this replica's place in
   /// the global batch, and `gather(t)`: every rank's rows of t (n, ...) stacked in rank order.
-  void set_replica(int rank, int world_size) { replica_.set(rank, world_size); }
-  void set_batch_gather(std::function<tensor<cpu>(const tensor<cpu>&)> gather) { gather_ = std::move(gather); }
+  void set_replica(int rank, int world_size) { global_.place.set(rank, world_size); }
+  void set_batch_gather(std::function<tensor<cpu>(const tensor<cpu>&)> gather)
+    requires std::same_as<backend_type, cpu>
+  {
+    global_.gather = std::move(gather);
+  }
   /// Whether the loss and the support set cover every rank's rows (a gather is set and W > 1).
-  bool across_ranks() const { return replica_.world_size > 1 && bool(gather_); }
+  bool across_ranks() const { return global_.active(); }
 
   E& encoder() { return encoder_; }
   const E& encoder() const { return encoder_; }
@@ -137,36 +151,20 @@ class nnclr_method {
   Q& predictor() { return predictor_; }
   const nnclr& loss() const { return loss_; }
   const nnclr_options& options() const { return opt_; }
-  nnclr_support_set& support_set() { return support_; }
-  const nnclr_support_set& support_set() const { return support_; }
+  nnclr_support_set<backend_type>& support_set() { return support_; }
+  const nnclr_support_set<backend_type>& support_set() const { return support_; }
   /// Whether the latest step took its neighbours from the support set (false: the first step).
   bool last_step_used_support() const { return last_used_support_; }
 
  private:
-  /// rows [first, first + n) of a (R, D) tensor.
-  static tensor<cpu> rows(const tensor<cpu>& t, int64_t first, int64_t n) {
-    const int64_t D = t.dim(1);
-    tensor<cpu> out(shape{n, D});
-    std::copy_n(t.data() + first * D, n * D, out.data());
-    return out;
-  }
-  tensor<cpu> gather(const tensor<cpu>& t, int64_t n) const {
-    tensor<cpu> all = gather_(t);
-    check<shape_error>(all.rank() == 2 && all.dim(0) == replica_.world_size * n && all.dim(1) == t.dim(1),
-                       "nnclr: the batch gather returned ", all.shape(), " for ", replica_.world_size, " ranks of ", n,
-                       " rows");
-    return all;
-  }
-
   E encoder_;
   P projector_;
   Q predictor_;
   nnclr_options opt_;
   nnclr loss_;
-  nnclr_support_set support_;
-  tensor<cpu> pending_;  // z1 of the latest step (every rank's), for after_step
-  std::function<tensor<cpu>(const tensor<cpu>&)> gather_;  // data-parallel: rows of all ranks
-  methods_detail::replica_place replica_;
+  nnclr_support_set<backend_type> support_;
+  tensor<backend_type> pending_;  // z1 of the latest step (every rank's), for after_step
+  methods_detail::global_batch global_;  // data-parallel: this replica's place, the gather
   bool last_used_support_ = false;
 };
 

@@ -59,7 +59,7 @@ class triplet_method : public methods_detail::encoder_head_loss<E, H, L> {
     check<value_error>(views.size() >= 2, "triplet: pseudo-labels need at least 2 views per image, got ", views.size());
     methods_detail::expect_same_views(views, views.size(), "triplet");
     std::vector<int64_t> y = methods_detail::pseudo_labels(int64_t(views.size()), views[0].dim(0));
-    const int64_t first = replica_.first_row(views[0].dim(0));  // this replica's images in the global batch
+    const int64_t first = global_.place.first_row(views[0].dim(0));  // this replica's images in the global batch
     for (auto& label : y) label += first;
     return run(views, y);
   }
@@ -78,14 +78,14 @@ class triplet_method : public methods_detail::encoder_head_loss<E, H, L> {
 
   /// Data-parallel hooks (dist::data_parallel calls both at construction): this replica's place in
   /// the global batch, and `gather(t)`: every rank's rows of t (n, ...) stacked in rank order.
-  void set_replica(int rank, int world_size) { replica_.set(rank, world_size); }
+  void set_replica(int rank, int world_size) { global_.place.set(rank, world_size); }
   void set_batch_gather(std::function<tensor<cpu>(const tensor<cpu>&)> gather)
     requires std::same_as<backend_type, cpu>
   {
-    gather_ = std::move(gather);
+    global_.gather = std::move(gather);
   }
   /// Whether the loss mines over every rank's rows (a gather is set and W > 1).
-  bool mines_across_ranks() const { return replica_.world_size > 1 && bool(gather_); }
+  bool mines_across_ranks() const { return global_.active(); }
 
  private:
   step_stats run(const std::vector<tensor<backend_type>>& views, const std::vector<int64_t>& y) {
@@ -109,25 +109,22 @@ class triplet_method : public methods_detail::encoder_head_loss<E, H, L> {
   // The loss over every rank's rows: e (n, D) and y (n) here, (W n, D) and W n labels gathered in
   // rank order; value L of the global batch, grad_x = W dL/de over this rank's rows.
   auto global_loss(const tensor<cpu>& e, const std::vector<int64_t>& y) {
-    const int64_t n = e.dim(0), W = replica_.world_size;
+    const int64_t n = e.dim(0), W = global_.place.world_size;
     tensor<cpu> labels(shape{n});
     for (int64_t i = 0; i < n; ++i) {
       check<value_error>(y[size_t(i)] >= 0 && y[size_t(i)] < (int64_t(1) << 24), "triplet: labels of a data-parallel "
                          "batch must be in [0, 2^24) (gathered as floats), got ", y[size_t(i)]);
       labels[i] = float(y[size_t(i)]);
     }
-    const tensor<cpu> all_e = gather_(e), all_labels = gather_(labels);
-    check<shape_error>(all_e.rank() == 2 && all_e.dim(0) == W * n && all_labels.numel() == W * n,
-                       "triplet: the batch gather returned ", all_e.shape(), " for ", W, " ranks of ", n, " rows");
+    const tensor<cpu> all_e = global_.all_rows(e, "triplet"), all_labels = global_.all_rows(labels, "triplet");
     std::vector<int64_t> all_y(size_t(W * n));
     for (int64_t i = 0; i < W * n; ++i) all_y[size_t(i)] = int64_t(all_labels[i]);
     auto r = loss_(all_e, all_y);
-    r.grad_x = methods_detail::own_rows_times_world(r.grad_x, replica_, n);
+    r.grad_x = global_.own_share(r.grad_x, n);
     return r;
   }
 
-  methods_detail::replica_place replica_;  // data-parallel: this replica's place in the global batch
-  std::function<tensor<cpu>(const tensor<cpu>&)> gather_;  // data-parallel: rows of all ranks (host only)
+  methods_detail::global_batch global_;  // data-parallel: this replica's place, the gather (host only)
 };
 
 }  // namespace ssl

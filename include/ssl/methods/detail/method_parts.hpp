@@ -16,6 +16,7 @@
 #include "../../optim/ema.hpp"
 #include "../method.hpp"
 #include "../../core/profile.hpp"
+#include "../../tensor/counter_buffer.hpp"
 #include "replica_place.hpp"
 #if defined(__CUDACC__)
 #include "../../backend/cuda/elementwise.cuh"
@@ -175,40 +176,7 @@ void scale_in_place(tensor<B>& t, float s) {
   }
 }
 
-/// A count (a queue position, a step) that is also a checkpoint buffer: a (1) tensor on B holding
-/// it as a float. The CPU reads the tensor itself. A device backend keeps a host copy, so that
-/// reading the count never waits for the device; handing the tensor out (buffer(), from
-/// collect_buffers: a checkpoint load may overwrite it) makes the next read refresh that copy once.
-template <class B>
-class counter_buffer {
- public:
-  counter_buffer() : t_(shape{1}, 0.0f) {}
-  int64_t get() const {
-    if constexpr (std::same_as<B, cpu>) {
-      return int64_t(t_[0]);
-    } else {
-      if (stale_) {
-        t_.copy_to_host(&host_);
-        stale_ = false;
-      }
-      return int64_t(host_);
-    }
-  }
-  void set(int64_t v) {
-    host_ = float(v);
-    stale_ = false;
-    t_.fill(float(v));
-  }
-  tensor<B>* buffer() {
-    stale_ = true;
-    return &t_;
-  }
-
- private:
-  tensor<B> t_;
-  mutable float host_ = 0.0f;  // device backends only
-  mutable bool stale_ = false;
-};
+using ssl::counter_buffer;  // tensor/counter_buffer.hpp
 
 /// Cosine schedule from `base` (progress 0) to 1 (progress 1), as BYOL's tau and MoCo v3's m:
 ///   m(p) = 1 - (1 - base) (cos(pi p) + 1) / 2
