@@ -100,3 +100,39 @@ TEST_CASE("moco_v2 shuffle-BN across ranks: the wrapper's gather is checked and 
   CHECK_FALSE(m.shuffles_across_ranks());
   CHECK(m.compute_keys(random_batch(8)).shape() == shape{8, 8});
 }
+
+TEST_CASE("moco_v2 shuffle-BN across ranks: the queue takes the keys the shuffle gathered, without a second gather") {
+  // Rank 0 of 2 whose "other rank" holds a copy of its batch: the gather stacks [t; t].
+  auto m = make_moco(5, 2);
+  m.set_replica(0, 2);
+  int gathers = 0;
+  m.set_batch_gather([&](const tensor<cpu>& t) {
+    ++gathers;
+    return concat_batch({&t, &t});
+  });
+  REQUIRE(m.shuffles_across_ranks());
+  const tensor<cpu> x = random_batch(8);
+  m.train_step({x, x});
+  CHECK(gathers == 2);  // the images, then the shuffled keys
+  // the queue's hook gets every rank's keys without calling its gather
+  int hook_gathers = 0;
+  m.gather_step_keys([&](const tensor<cpu>& t) {
+    ++hook_gathers;
+    return t;
+  });
+  CHECK(hook_gathers == 0);
+  m.after_step({1, 10, 0});
+  CHECK(m.pointer() == 16);  // both ranks' 8 keys entered the queue
+  // with the shuffle within the rank, the hook gathers as before
+  auto within = make_moco(5, 2, false);
+  within.set_replica(0, 2);
+  within.set_batch_gather([](const tensor<cpu>& t) { return concat_batch({&t, &t}); });
+  within.train_step({x, x});
+  within.gather_step_keys([&](const tensor<cpu>& t) {
+    ++hook_gathers;
+    return concat_batch({&t, &t});
+  });
+  CHECK(hook_gathers == 1);
+  within.after_step({1, 10, 0});
+  CHECK(within.pointer() == 16);
+}

@@ -98,7 +98,8 @@ class moco_v2_method {
                        " keys)");
     check<shape_error>(G == 1 || B >= 2 * G, "moco_v2: a batch of ", B, " images cannot be split into bn_groups = ", G,
                        " BN groups of at least 2 images");
-    keys_ = compute_keys(views[1]);
+    step_keys_all_ranks_ = tensor<backend_type>();
+    keys_ = compute_keys(views[1]);  // across ranks: also fills step_keys_all_ranks_
     // queries: encoder + head per group, so BN statistics are per group; loss on all B rows
     using enc_saved = decltype(encoder_.forward(views[0]).saved);
     using head_saved = decltype(head_.forward(std::declval<tensor<backend_type>>()).saved);
@@ -166,9 +167,12 @@ class moco_v2_method {
   /// Data-parallel hook (dist::data_parallel calls it before after_step): this step's keys become
   /// `gather(keys)`, the keys of every rank's batch in rank order, so every rank's queue grows by
   /// the global batch and the queues stay identical (MoCo's concat_all_gather before enqueueing).
+  /// With the key shuffle across ranks the step already gathered them all: no second gather.
   template <class Gather>
   void gather_step_keys(Gather&& gather) {
-    if (keys_.rank() == 2) keys_ = gather(keys_);
+    if (keys_.rank() != 2) return;
+    keys_ = step_keys_all_ranks_.rank() == 2 ? std::move(step_keys_all_ranks_) : gather(keys_);
+    step_keys_all_ranks_ = tensor<backend_type>();
   }
 
   /// Enqueues the step's keys, then moves the key network towards the query network.
@@ -254,7 +258,8 @@ class moco_v2_method {
   // batch X (W B, ...). perm: the step's permutation of [0, W B), the same on every rank.
   //   rank r: keys of X[perm[r B .. (r + 1) B)] over its G groups        (B, D)
   //   gathered over ranks: row j = key of image perm[j]                  (W B, D)
-  //   own keys: image r B + i at shuffled row inverse[r B + i]           (B, D)
+  //   every rank's keys in rank order: row j <- shuffled row inverse[j]  (W B, D), kept for the queue
+  //   own keys: rows [r B, (r + 1) B) of those                           (B, D)
   tensor<backend_type> keys_shuffled_across_ranks(const tensor<backend_type>& x) {
     const int64_t B = x.dim(0), first = replica_.first_row(B);
     const tensor<backend_type> all_images = gather_(x);
@@ -264,9 +269,8 @@ class moco_v2_method {
     const std::vector<int64_t> perm = key_permutation(B * replica_.world_size);
     const std::vector<int64_t> mine(perm.begin() + first, perm.begin() + first + B);
     const tensor<backend_type> all_keys = gather_(grouped_keys(methods_detail::gather_rows(all_images, mine)));
-    const std::vector<int64_t> inverse = inverse_of(perm);
-    return methods_detail::gather_rows(all_keys,
-                                       std::vector<int64_t>(inverse.begin() + first, inverse.begin() + first + B));
+    step_keys_all_ranks_ = methods_detail::gather_rows(all_keys, inverse_of(perm));
+    return methods_detail::rows(step_keys_all_ranks_, first, first + B);
   }
 
   E encoder_, key_encoder_;
@@ -274,6 +278,7 @@ class moco_v2_method {
   L loss_;
   moco_v2_options opt_;
   tensor<backend_type> queue_, keys_;
+  tensor<backend_type> step_keys_all_ranks_;  // key shuffle across ranks: every rank's keys (W B, D), rank order
   methods_detail::counter_buffer<backend_type> pointer_, step_;  // checkpoint buffers "queue_ptr", "shuffle_step"
   methods_detail::replica_place replica_;  // data-parallel: this replica's place in the global batch
   std::function<tensor<backend_type>(const tensor<backend_type>&)> gather_;  // data-parallel: rows of all ranks
