@@ -39,11 +39,7 @@ TEST_CASE("nnclr: the step's loss is 1/2 [nnclr(NN(z1), p2) + nnclr(NN(z2), p1)]
   const auto x0 = ssl::concat_batch({&first[0], &first[1]});
   const auto z0 = m.projector().forward(m.encoder().forward(x0).y).y;
   const auto p0 = m.predictor().forward(z0).y;
-  auto rows = [](const ssl::tensor<ssl::cpu>& t, int64_t a, int64_t n) {
-    ssl::tensor<ssl::cpu> out(ssl::shape{n, t.dim(1)});
-    std::copy_n(t.data() + a * t.dim(1), n * t.dim(1), out.data());
-    return out;
-  };
+  auto rows = [](const ssl::tensor<ssl::cpu>& t, int64_t a, int64_t n) { return ssl::methods_detail::rows(t, a, a + n); };
   const ssl::nnclr loss(0.2f);
   const float self = 0.5f * (loss(rows(z0, 0, 5), rows(p0, 5, 5)).value + loss(rows(z0, 5, 5), rows(p0, 0, 5)).value);
   CHECK(m.train_step(first).loss == Approx(self).epsilon(1e-5));
