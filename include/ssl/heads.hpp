@@ -4,3 +4,4 @@
 #include "heads/mae_decoder.hpp"
 #include "heads/dino_head.hpp"
 #include "heads/swav_prototypes.hpp"
+#include "heads/ijepa_predictor.hpp"

@@ -13,6 +13,7 @@
 #include "losses/nt_xent.hpp"
 #include "losses/simsiam.hpp"
 #include "losses/sinkhorn_knopp.hpp"
+#include "losses/smooth_l1.hpp"
 #include "losses/soft_cross_entropy.hpp"
 #include "losses/swav.hpp"
 #include "losses/nnclr.hpp"

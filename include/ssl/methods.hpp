@@ -14,3 +14,4 @@
 #include "methods/swav.hpp"
 #include "methods/nnclr.hpp"
 #include "methods/maskfeat.hpp"
+#include "methods/ijepa.hpp"

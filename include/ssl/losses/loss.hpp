@@ -17,7 +17,7 @@
 //
 // Satisfied by: triplet, triplet_mining, info_nce, nt_xent, moco, moco_v3, byol, simsiam,
 // dino, masked_reconstruction, cross_entropy, soft_cross_entropy, koleo, barlow_twins, vicreg, swav,
-// nnclr.
+// nnclr, smooth_l1.
 #include <concepts>
 #include <type_traits>
 
