@@ -88,8 +88,8 @@ class ijepa {
     const int64_t M = int64_t(mk.targets.size()), Kt = mk.target_tokens;
 
     // Targets: LN of the target encoder's patch tokens at every target block, (M N, K_t, D).
-    const tensor<backend_type> h = target_norm_.infer(ops::slice_tokens(target_.infer_tokens(x), 1, L));
-    const tensor<backend_type> targets = gather_targets(h, mk);
+    const tensor<backend_type> targets =
+        gather_targets(target_norm_.infer(ops::slice_tokens(target_.infer_tokens(x), 1, L)), mk);
 
     auto ctx = encoder_.forward_tokens(x, &mk.context);
     const token_mask context_rep = repeat_mask(mk.context, M);
@@ -138,14 +138,15 @@ class ijepa {
   using T = tensor<backend_type>;
 
   /// h (N, L, D) -> (M N, K_t, D): row m N + n holds sample n's patches of target block m.
-  static T gather_targets(const T& h, const multiblock_masks& mk) {
+  static T gather_targets(T h, const multiblock_masks& mk) {
     const int64_t N = h.dim(0), L = h.dim(1), D = h.dim(2), M = int64_t(mk.targets.size()), Kt = mk.target_tokens;
     std::vector<int32_t> flat;  // indices into h viewed as (1, N L, D)
     flat.reserve(size_t(M * N * Kt));
     for (const auto& t : mk.targets)
       for (int64_t n = 0; n < N; ++n)
         for (int64_t k = 0; k < Kt; ++k) flat.push_back(int32_t(n * L + t[size_t(n * Kt + k)]));
-    T out = ops::gather_tokens(h.reshaped(shape{1, N * L, D}), flat, M * N * Kt);
+    h.reshape(shape{1, N * L, D});  // a view of the same values: one sequence of N L tokens
+    T out = ops::gather_tokens(h, flat, M * N * Kt);
     out.reshape(shape{M * N, Kt, D});
     return out;
   }
@@ -157,20 +158,12 @@ class ijepa {
     for (int64_t m = 0; m < M; ++m) T::copy_elements(x.data(), out.data() + m * x.numel(), x.numel());
     return out;
   }
-  /// dx (M N, ...) -> (N, ...): the sum of the M blocks of rows (adjoint of repeat_rows).
+  /// dx (M N, ...) -> (N, ...): the sum of the M blocks of rows (adjoint of repeat_rows), added in
+  /// place block by block (ops::add_range on either backend).
   static T sum_blocks(const T& dx, int64_t M) {
-    const int64_t N = dx.dim(0) / M;
+    const int64_t N = dx.dim(0) / M, len = dx.numel() / M;
     T acc = methods_detail::rows(dx, 0, N);
-    for (int64_t m = 1; m < M; ++m) {
-      const T part = methods_detail::rows(dx, m * N, (m + 1) * N);
-      if constexpr (std::same_as<backend_type, cpu>) {
-        acc.vec() += part.vec();
-      } else {
-#if defined(__CUDACC__)
-        ops::axpby(1.0f, part, 1.0f, acc);
-#endif
-      }
-    }
+    for (int64_t m = 1; m < M; ++m) ops::add_range(acc, 0, dx, m * len, len);
     return acc;
   }
   static token_mask repeat_mask(const token_mask& m, int64_t M) {
