@@ -4,6 +4,7 @@
 #include "losses/barlow_twins.hpp"
 #include "losses/byol.hpp"
 #include "losses/cross_entropy.hpp"
+#include "losses/data2vec.hpp"
 #include "losses/dino.hpp"
 #include "losses/ibot_patch.hpp"
 #include "losses/info_nce.hpp"

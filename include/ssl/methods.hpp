@@ -15,3 +15,4 @@
 #include "methods/nnclr.hpp"
 #include "methods/maskfeat.hpp"
 #include "methods/ijepa.hpp"
+#include "methods/data2vec.hpp"

@@ -22,8 +22,9 @@
 // 2,682,624 parameters. Any input whose sides are multiples of p works (12x12 crops: 3x3 tokens).
 //
 // Paths: forward/backward (features), forward_tokens/backward_tokens (all tokens, optional token_mask
-// that drops patches (MAE) and patch_mask that replaces them by mask_token (MaskFeat-style, iBOT)), infer/infer_tokens (no saved state), attention(x, layer)
-// and cls_attention(x) (DINO attention maps).
+// that drops patches (MAE) and patch_mask that replaces them by mask_token (MaskFeat-style, iBOT)), infer/infer_tokens (no saved state),
+// infer_block_outputs(x, k) (the last k blocks' outputs: data2vec targets), attention(x, layer) and
+// cls_attention(x) (DINO attention maps).
 // Backends: vit<cuda> (under nvcc) runs the same paths with the device token ops; token masks stay
 // host index lists (uploaded by ops::gather_tokens / scatter_tokens).
 #include <charconv>
@@ -263,6 +264,24 @@ class vit {
     if (attn) attn->assign(blocks_.size(), tensor<B>());
     for (size_t i = 0; i < blocks_.size(); ++i) seq = blocks_[i].infer(seq, attn ? &(*attn)[i] : nullptr);
     return norm_.infer(drop_registers(std::move(seq)));
+  }
+
+  /// Inference keeping the outputs of the last `k` blocks, before the final norm and without the
+  /// registers: k tensors (N, 1 + L, D), block depth - k first (data2vec's targets: the average of
+  /// the top blocks; probes on intermediate layers).
+  std::vector<tensor<B>> infer_block_outputs(const tensor<B>& x, int64_t k) const {
+    check<value_error>(k >= 1 && k <= opt_.depth, "vit::infer_block_outputs: expected 1 <= k <= depth ", opt_.depth,
+                       ", got ", k);
+    check_input(x);
+    const auto [gh, gw] = patch_.grid(x.dim(2), x.dim(3));
+    tensor<B> seq = add_registers(pos_.infer(ops::prepend_token(patch_.infer(x), cls_.value), gh, gw));
+    std::vector<tensor<B>> outs;
+    outs.reserve(size_t(k));
+    for (int64_t i = 0; i < opt_.depth; ++i) {
+      seq = blocks_[size_t(i)].infer(seq);
+      if (i >= opt_.depth - k) outs.push_back(drop_registers(seq));
+    }
+    return outs;
   }
 
   /// Attention probabilities of block `layer` (negative counts from the end): (N, H, T, T) over the
