@@ -63,15 +63,24 @@ class data2vec_loss {
   /// The factor of the summed loss for tokens of width D.
   double scale(int64_t D) const { return opt_.loss_scale == -1.0f ? 1.0 / std::sqrt(double(D)) : double(opt_.loss_scale); }
 
-  /// layers: K >= 1 tensors (N, T, D) of one shape -> the targets (N, T, D).
+  /// layers: K >= 1 tensors (N, T, D) of one shape -> the targets (N, T, D). Builds the
+  /// affine-free LN of width D for this call; a training loop passes its own (the overload below).
   template <class B>
   tensor<B> targets(const std::vector<tensor<B>>& layers) const {
+    check<value_error>(!layers.empty(), "data2vec_loss::targets: expected at least one block output, got none");
+    return targets(layers, layer_norm<B>(layers[0].shape().rank() == 3 ? layers[0].dim(2) : 1, opt_.eps));
+  }
+  /// As above with `ln` the targets' LayerNorm: weight 1, bias 0 (never trained), width D, eps
+  /// options().eps (data2vec<E> keeps one, so a step allocates no parameters).
+  template <class B>
+  tensor<B> targets(const std::vector<tensor<B>>& layers, const layer_norm<B>& ln) const {
     SSL_PROFILE_SCOPE("data2vec targets");
     check<value_error>(!layers.empty(), "data2vec_loss::targets: expected at least one block output, got none");
     const shape s = layers[0].shape();
     check<shape_error>(s.rank() == 3 && s.numel() > 0, "data2vec_loss::targets: expected block outputs (N, T, D), got ", s);
     for (size_t k = 1; k < layers.size(); ++k) expect_shape(layers[k], s, "data2vec_loss::targets block output");
-    const layer_norm<B> ln(s[2], opt_.eps);  // weight 1, bias 0: LN without affine
+    check<shape_error>(ln.dim() == s[2], "data2vec_loss::targets: the LayerNorm has width ", ln.dim(),
+                       ", the block outputs ", s[2]);
     const int64_t n = s.numel();
     const float w = float(1.0 / double(layers.size()));
     tensor<B> avg(s, 0.0f);

@@ -69,7 +69,8 @@ class data2vec {
   using B = backend_type;
 
   data2vec(E encoder, const data2vec_options& o = {}, rng gen = rng(0, 0x44325643))
-      : encoder_(std::move(encoder)), teacher_(encoder_), opt_(o), loss_(o.loss), momentum_(o.momentum_base) {
+      : encoder_(std::move(encoder)), teacher_(encoder_), opt_(o), loss_(o.loss),
+        target_norm_(encoder_.feature_dim(), o.loss.eps), momentum_(o.momentum_base) {
     check<value_error>(encoder_.has_mask_token(),
                        "data2vec: the encoder needs a mask token (build the ViT with vit_options::mask_token = true)");
     check<value_error>(o.mask_ratio > 0.0f && o.mask_ratio < 1.0f, "data2vec: expected a mask ratio in (0, 1), got ",
@@ -106,7 +107,9 @@ class data2vec {
   }
 
   /// The regression targets of a batch: LN(mean of the teacher's last K block outputs), (N, 1 + L, D).
-  tensor<B> targets(const tensor<B>& x) const { return loss_.targets(teacher_.infer_block_outputs(x, top_k_)); }
+  tensor<B> targets(const tensor<B>& x) const {
+    return loss_.targets(teacher_.infer_block_outputs(x, top_k_), target_norm_);
+  }
 
   /// views: exactly one (N, C, H, W) batch.
   step_stats train_step(const std::vector<tensor<B>>& views) {
@@ -213,6 +216,7 @@ class data2vec {
   E teacher_;
   data2vec_options opt_;
   data2vec_loss loss_;
+  layer_norm<B> target_norm_;  // weight 1, bias 0, never trained: the targets' LN without affine
   linear<B> head_;
   int64_t top_k_ = 1;
   float momentum_;
