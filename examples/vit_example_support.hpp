@@ -293,6 +293,7 @@ struct vit_train_settings {
   int64_t warmup = 100;  // linear warm-up steps
   float lr = 1e-3f;      // AdamW lr after warm-up
   float weight_decay = 0.05f;
+  float clip_grad = 0.0f;  // > 0: clip the global gradient norm to this
   bool cosine = false;  // after warm-up: cosine decay to 0 at `epochs` (the MAE paper) instead of constant (Q4)
   uint64_t seed = 0;  // weights, data order, augmentations and masks
   int workers = 2;    // loader threads
@@ -311,6 +312,7 @@ inline void add_vit_train_options(CLI::App& app, vit_train_settings& s) {
   app.add_option("--lr", s.lr, "AdamW learning rate after warm-up");
   app.add_option("--warmup", s.warmup, "linear warm-up steps");
   app.add_option("--weight-decay", s.weight_decay, "AdamW weight decay (all parameters)");
+  app.add_option("--clip-grad", s.clip_grad, "clip the global gradient norm to this (0: off)");
   app.add_flag("--cosine", s.cosine,
                "after warm-up decay the lr as a cosine reaching 0 at --epochs (set --epochs to what the budget holds)");
   app.add_option("--seed", s.seed, "seed of weights, data order, augmentations and masks");
@@ -335,21 +337,24 @@ inline void add_vit_train_options(CLI::App& app, vit_train_settings& s) {
 /// parameters), lr rising linearly from 0 over `warmup` steps then constant (or, with `cosine`,
 /// lr * (1 + cos(pi p)) / 2 with p the progress from the warm-up's end to `epochs`), a shuffling loader that
 /// drops the last partial batch, and the budget of `s`; prints "trained N steps ... final loss X".
+/// `groups`: AdamW parameter groups (e.g. no weight decay on some parameters); s.clip_grad > 0 clips
+/// the global gradient norm.
 /// With s.ranks > 1, s.ranks thread ranks each train a copy of `method` on their share of every
 /// batch (dist::data_parallel; rank 0 logs and checkpoints), and `method` becomes rank 0's replica.
 template <class M, class V>
 ssl::train_summary train_with_adamw(M& method, const ssl::data::in_memory_dataset& data, V views,
-                                    const vit_train_settings& s) {
+                                    const vit_train_settings& s, const std::vector<ssl::param_group>& groups = {}) {
   int64_t steps_per_epoch = 1;
   // one replica's run: the whole batch (world_size 1) or its share of it
   auto train_replica = [&](auto& trained, int rank, int world_size) {
     ssl::param_list<ssl::cpu> params;
     trained.collect(params, "");
-    ssl::adamw opt(params, {.lr = s.lr, .beta1 = 0.9f, .beta2 = 0.95f, .weight_decay = s.weight_decay});
+    ssl::adamw opt(params, {.lr = s.lr, .beta1 = 0.9f, .beta2 = 0.95f, .weight_decay = s.weight_decay}, groups);
     auto loader = replica_loader(data, views, s.batch, s.workers, s.seed, rank, world_size);  // example_support.hpp
     ssl::trainer_options to;
     to.epochs = s.epochs;
     to.budget_seconds = s.minutes * 60;
+    to.clip_grad_norm = s.clip_grad;
     const int64_t warmup = std::min(s.warmup, s.epochs * loader.steps_per_epoch());
     to.lr = s.cosine ? ssl::warmup_cosine_schedule{.base = s.lr, .final_value = 0.0f, .warmup_steps = warmup}
                      : ssl::linear_warmup(0.0f, s.lr, warmup);

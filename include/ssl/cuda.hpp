@@ -34,6 +34,7 @@
 #include "backend/cuda/pooling.cuh"
 #include "backend/cuda/sinkhorn_knopp.cuh"
 #include "backend/cuda/smooth_l1.cuh"
+#include "backend/cuda/msn.cuh"
 #include "backend/cuda/softmax.cuh"
 #include "backend/cuda/teacher_targets.cuh"
 #include "backend/cuda/tokens.cuh"

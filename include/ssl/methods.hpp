@@ -16,3 +16,4 @@
 #include "methods/maskfeat.hpp"
 #include "methods/ijepa.hpp"
 #include "methods/data2vec.hpp"
+#include "methods/msn.hpp"

@@ -5,15 +5,21 @@
 // batch_norm = false gives linear -> ReLU blocks (SimCLR v1 / MoCo v2 style); last_batch_norm adds
 // a BN without affine-ReLU on the output (SimCLR v2 / MoCo v3). Parameter names follow
 // PyTorch's nn.Sequential numbering of the equivalent model (linear "0", BN "1", ReLU "2", ...).
+// activation = gelu puts GELU (the exact erf form) where ReLU was, after an unfused BN: MSN's
+// projector (Linear -> BN -> GELU) x 2 -> Linear (Assran et al. 2022); the names do not change.
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "../nn/batch_norm.hpp"
+#include "../nn/gelu.hpp"
 #include "../nn/linear.hpp"
 #include "../nn/relu.hpp"
 
 namespace ssl {
+
+/// The hidden layers' non-linearity.
+enum class mlp_activation { relu, gelu };
 
 struct projection_mlp_options {
   int64_t in_dim = 256;
@@ -22,6 +28,7 @@ struct projection_mlp_options {
   int layers = 2;
   bool batch_norm = true;
   bool last_batch_norm = false;
+  mlp_activation activation = mlp_activation::relu;
 };
 
 template <class B = cpu>
@@ -33,7 +40,8 @@ class projection_mlp {
   struct saved_type {
     std::vector<typename linear<B>::saved_type> lin;
     std::vector<typename batch_norm<B>::saved_type> bn;
-    std::vector<typename relu<B>::saved_type> act;  // only when batch_norm = false
+    std::vector<typename relu<B>::saved_type> act;         // ReLU without BN (batch_norm = false)
+    std::vector<typename gelu<B>::saved_type> gelu_act;    // every GELU (activation = gelu)
   };
 
   projection_mlp() = default;
@@ -46,7 +54,7 @@ class projection_mlp {
       const int64_t in = i == 0 ? o.in_dim : o.hidden_dim, out = last ? o.out_dim : o.hidden_dim;
       // PyTorch's SimCLR/BYOL heads keep the bias even before BN; we follow WORKLOADS.md W1.
       lin_.emplace_back(in, out, /*with_bias=*/true, gen.fork(uint64_t(i)));
-      if (!last && o.batch_norm) bn_.emplace_back(batch_norm_options{.channels = out, .relu = true});
+      if (!last && o.batch_norm) bn_.emplace_back(batch_norm_options{.channels = out, .relu = !uses_gelu()});
       if (last && o.last_batch_norm) bn_.emplace_back(batch_norm_options{.channels = out, .relu = false});
     }
   }
@@ -67,10 +75,15 @@ class projection_mlp {
         auto n = bn_[b++].forward(h);
         out.saved.bn.push_back(std::move(n.saved));
         h = std::move(n.y);
-      } else if (!is_last(i)) {
+      } else if (!is_last(i) && !uses_gelu()) {
         auto r = relu_.forward(h);
         out.saved.act.push_back(std::move(r.saved));
         h = std::move(r.y);
+      }
+      if (!is_last(i) && uses_gelu()) {
+        auto a = gelu_.forward(std::move(h));
+        out.saved.gelu_act.push_back(std::move(a.saved));
+        h = std::move(a.y);
       }
     }
     out.y = std::move(h);
@@ -79,12 +92,13 @@ class projection_mlp {
 
   tensor<B> backward(const saved_type& s, const tensor<B>& dy) {
     tensor<B> g = dy;
-    size_t b = s.bn.size(), a = s.act.size();
+    size_t b = s.bn.size(), a = s.act.size(), ga = s.gelu_act.size();
     for (size_t i = lin_.size(); i-- > 0;) {
+      if (!is_last(i) && uses_gelu()) g = gelu_.backward(s.gelu_act[--ga], g);
       if (has_bn_after(i)) {
         --b;
         g = bn_[b].backward(s.bn[b], g);
-      } else if (!is_last(i)) {
+      } else if (!is_last(i) && !uses_gelu()) {
         --a;
         g = relu_.backward(s.act[a], g);
       }
@@ -100,8 +114,9 @@ class projection_mlp {
       h = lin_[i].infer(h);
       if (has_bn_after(i))
         h = bn_[b++].infer(h);
-      else if (!is_last(i))
+      else if (!is_last(i) && !uses_gelu())
         h = relu_.infer(h);
+      if (!is_last(i) && uses_gelu()) h = gelu_.infer(h);
     }
     return h;
   }
@@ -112,7 +127,7 @@ class projection_mlp {
     for (size_t i = 0; i < lin_.size(); ++i) {
       lin_[i].collect(out, join_name(prefix, std::to_string(idx++)));
       if (has_bn_after(i)) bn_[b++].collect(out, join_name(prefix, std::to_string(idx++)));
-      if (!is_last(i)) ++idx;  // the ReLU's slot in nn.Sequential
+      if (!is_last(i)) ++idx;  // the ReLU's (GELU's) slot in nn.Sequential
     }
   }
   void collect_buffers(std::vector<std::pair<std::string, tensor<B>*>>& out, const std::string& prefix) {
@@ -132,11 +147,13 @@ class projection_mlp {
  private:
   bool is_last(size_t i) const { return i + 1 == lin_.size(); }
   bool has_bn_after(size_t i) const { return is_last(i) ? opt_.last_batch_norm : opt_.batch_norm; }
+  bool uses_gelu() const { return opt_.activation == mlp_activation::gelu; }
 
   projection_mlp_options opt_;
   std::vector<linear<B>> lin_;
   std::vector<batch_norm<B>> bn_;
   relu<B> relu_;
+  gelu<B> gelu_;
 };
 
 /// BYOL / SimSiam predictor: the same MLP shape (in -> hidden -> out, BN + ReLU in between).
