@@ -118,11 +118,17 @@ inline void add_ranks_option(CLI::App& app, train_settings& s) {
   });
 }
 
-/// --sync-bn on a replica whose parts are encoder() and head() (no EMA copies, so synchronising
+/// --sync-bn on a replica: a method that lists its BatchNorms itself (for_each_batch_norm, EMA
+/// copies included: msn) as a whole, else its encoder() and head() (no EMA copies, so synchronising
 /// after composing is enough); with `comm` null, back to per-replica statistics.
 template <class M, class C>
 void sync_replica_batch_norm(M& replica, C* comm) {
-  if constexpr (requires { ssl::dist::unsync_batch_norm(replica.encoder()); ssl::dist::unsync_batch_norm(replica.head()); }) {
+  if constexpr (ssl::HasBatchNorms<M>) {
+    if (comm)
+      ssl::dist::sync_batch_norm(replica, *comm);
+    else
+      ssl::dist::unsync_batch_norm(replica);
+  } else if constexpr (requires { ssl::dist::unsync_batch_norm(replica.encoder()); ssl::dist::unsync_batch_norm(replica.head()); }) {
     if (comm) {
       ssl::dist::sync_batch_norm(replica.encoder(), *comm);
       ssl::dist::sync_batch_norm(replica.head(), *comm);

@@ -13,7 +13,11 @@
 // mean-pooled, for the student and the target encoder, beside the same ViT at its random
 // initialisation (--baseline-cache FILE keeps those scores between runs), with --linear-probe the
 // linear probes too.
+// With --ranks W, W data-parallel thread ranks share each batch: every replica masks its images of
+// the global batch's draw, the Sinkhorn-Knopp targets and ME-MAX use every rank's rows and the
+// projector's BNs are synchronised (the official code's all-reduces and SyncBatchNorm).
 //   msn_fashion_mnist --minutes 15 --epochs 1
+//   msn_fashion_mnist --minutes 15 --epochs 1 --ranks 2
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <ssl/ssl.hpp>
@@ -50,8 +54,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   set_num_threads(s.threads);
   o.seed = s.seed;
-  check<value_error>(s.ranks == 1, "msn_fashion_mnist: MSN is single-process for now (its Sinkhorn-Knopp and ME-MAX "
-                                   "would use each rank's rows only), got --ranks ", s.ranks);
+  s.sync_bn = true;  // --ranks > 1: the projector's BNs over the global batch (MSN's SyncBatchNorm)
 
   const auto [train, test] = load_fashion_mnist_splits(s.data_dir);
   const vit_scores base = report_random_init_vit(train, test, s.seed, s.probe, s.baseline_cache);

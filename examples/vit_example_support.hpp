@@ -299,6 +299,7 @@ struct vit_train_settings {
   int workers = 2;    // loader threads
   int threads = 2;    // compute threads (all ranks together)
   int ranks = 1;      // > 1: data-parallel thread ranks sharing each batch (dist::data_parallel)
+  bool sync_bn = false;  // with ranks > 1: BatchNorm statistics over every rank's rows (SyncBatchNorm)
   bool probe = false;
   std::string csv, checkpoint, resume, baseline_cache;
   std::string data_dir = ssl::data::fashion_mnist_dir();
@@ -371,7 +372,7 @@ ssl::train_summary train_with_adamw(M& method, const ssl::data::in_memory_datase
   if (s.ranks <= 1) {
     sum = train_replica(method, 0, 1);
   } else {
-    sum = train_on_ranks(method, s.ranks, s.threads, s.batch, train_replica);  // example_support.hpp
+    sum = train_on_ranks(method, s.ranks, s.threads, s.batch, train_replica, s.sync_bn);  // example_support.hpp
   }
   if (sum.epochs_started == 0) {  // resumed from a finished run
     std::printf("resumed at step %lld (%.2f epochs): nothing left to train\n", (long long)sum.steps,

@@ -11,6 +11,7 @@
 #include <limits>
 #include <string>
 
+#include "data/error_message.hpp"  // ssl_test::message_of
 #include "loss_support.hpp"
 
 using namespace loss_test;
@@ -34,16 +35,6 @@ tensor random_distributions(int64_t n, int64_t k, uint64_t seed) {
     for (int64_t j = 0; j < k; ++j) q[r * k + j] = float(std::exp(double(q[r * k + j])) / z);
   }
   return q;
-}
-/// The message of the exception of type E that f throws ("" if none).
-template <class E, class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "";
 }
 }  // namespace
 
@@ -263,7 +254,7 @@ TEST_CASE("msn loss rejects bad options and shapes with typed errors naming what
   using ssl::value_error;
   // options
   REQUIRE_THROWS_AS(ssl::msn_loss({.temperature = 0.0f}), value_error);
-  CHECK(message_of<value_error>([] { ssl::msn_loss({.temperature = -0.1f}); }).find("msn temperature") !=
+  CHECK(ssl_test::message_of<value_error>([] { ssl::msn_loss({.temperature = -0.1f}); }).find("msn temperature") !=
         std::string::npos);
   REQUIRE_THROWS_AS(ssl::msn_loss({.sharpen_temperature = 0.0f}), value_error);
   CHECK_THROWS_WITH(ssl::msn_loss({.sharpen_temperature = -1.0f}),

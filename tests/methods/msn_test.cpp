@@ -84,7 +84,7 @@ TEST_CASE("msn loss = msn_loss(head(pooled masked anchors), target network of vi
   const int64_t N = 3, F = 8;
   T feats(shape{3 * N, F});
   {
-    const ssl::token_mask m0 = copy.mask_for_step(N, 16, 0, 0);
+    const ssl::token_mask m0 = copy.mask_for_step(N, 1, 16, 0, 0);
     CHECK(m0.kept == 11);  // floor(16 * 0.7)
     auto o = copy.encoder().forward_tokens(v[1], &m0);
     const T f = ssl::vit<>::pool_tokens(o.y, ssl::vit_pool::cls);
@@ -92,7 +92,7 @@ TEST_CASE("msn loss = msn_loss(head(pooled masked anchors), target network of vi
   }
   {
     const T focal = ssl::concat_batch<ssl::cpu>({&v[2], &v[3]});
-    const ssl::token_mask m1 = copy.mask_for_step(2 * N, 4, 0, 1);
+    const ssl::token_mask m1 = copy.mask_for_step(N, 2, 4, 0, 1);
     CHECK(m1.kept == 2);  // floor(4 * 0.7)
     auto o = copy.encoder().forward_tokens(focal, &m1);
     const T f = ssl::vit<>::pool_tokens(o.y, ssl::vit_pool::cls);
@@ -111,14 +111,14 @@ TEST_CASE("msn loss = msn_loss(head(pooled masked anchors), target network of vi
 
 TEST_CASE("msn anchor masks are reproducible per (seed, step, group) and keep floor(L (1 - ratio)) patches") {
   const tiny_msn m = make_tiny();
-  const auto a = m.mask_for_step(5, 16, 3, 0), b = m.mask_for_step(5, 16, 3, 0);
+  const auto a = m.mask_for_step(5, 1, 16, 3, 0), b = m.mask_for_step(5, 1, 16, 3, 0);
   CHECK(a.keep == b.keep);
   CHECK(a.kept == 11);
-  CHECK(m.mask_for_step(5, 16, 4, 0).keep != a.keep);
-  CHECK(m.mask_for_step(5, 16, 3, 1).keep != a.keep);
+  CHECK(m.mask_for_step(5, 1, 16, 4, 0).keep != a.keep);
+  CHECK(m.mask_for_step(5, 1, 16, 3, 1).keep != a.keep);
   ssl::msn_options other = tiny_options();
   other.seed = 5;
-  CHECK(make_tiny(1, other).mask_for_step(5, 16, 3, 0).keep != a.keep);
+  CHECK(make_tiny(1, other).mask_for_step(5, 1, 16, 3, 0).keep != a.keep);
   // images draw their own kept patches
   bool differ = false;
   for (int64_t n = 1; n < 5; ++n)

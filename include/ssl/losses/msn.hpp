@@ -19,6 +19,11 @@
 //   then through the cosine scores and both row normalisations: grad_anchors (R, d), grad_prototypes (K, d).
 // Defaults are the official ViT-S/16 config: tau 0.1, T 0.25, ME-MAX weight 1, entropy weight 0,
 // Sinkhorn-Knopp on the targets with 3 iterations.
+// Data-parallel (the official code's AllReduce of the mean prediction and distributed Sinkhorn-Knopp):
+// with a `sinkhorn_group` (host only) the targets are balanced over every replica's target rows and
+// pbar is the mean over every replica's anchor rows (its K column sums and the row count summed over
+// the replicas); the cross-entropy and entropy stay this replica's row means, so the replicas'
+// averaged values and gradients are one process's on the global batch.
 // The CPU path sums rows and columns in a fixed order in double (thread-count independent). On a
 // device backend (tensor<cuda>, under nvcc: backend/cuda/msn.cuh) the same loss runs there and
 // `value` is a (1) device tensor, so the step never waits for it.
@@ -108,16 +113,19 @@ class msn_loss {
   }
   const msn_loss_options& options() const { return opt_; }
 
-  /// The whole loss: anchors (V N, d), target (N, d), prototypes (K, d).
+  /// The whole loss: anchors (V N, d), target (N, d), prototypes (K, d). `group`: the reductions
+  /// over data-parallel replicas (host only; see the file comment).
   template <class B>
-  auto operator()(const tensor<B>& anchors, const tensor<B>& target, const tensor<B>& prototypes) const {
+  auto operator()(const tensor<B>& anchors, const tensor<B>& target, const tensor<B>& prototypes,
+                  const sinkhorn_group* group = nullptr) const {
     SSL_PROFILE_SCOPE("msn loss");
     losses_detail::check_msn_inputs(anchors.shape(), target.shape(), prototypes.shape());
+    expect_host_group<B>(group);
     tensor<B> anorm, pnorm;
     const tensor<B> ahat = ops::l2_normalize_rows(anchors, anorm);
     const tensor<B> phat = ops::l2_normalize_rows(prototypes, pnorm);
-    tensor<B> q = targets_of_unit(target, phat);
-    auto core = with_targets(ops::linear_forward(ahat, phat, nullptr), q);
+    tensor<B> q = targets_of_unit(target, phat, group);
+    auto core = with_targets(ops::linear_forward(ahat, phat, nullptr), q, group);
     // s_a = a^ p^^T: d a^ = ds p^, d p^ = ds^T a^; then both normalisations.
     tensor<B> dphat(prototypes.shape(), 0.0f);
     const tensor<B> dahat = ops::linear_backward(ahat, phat, core.grad_scores, dphat, nullptr);
@@ -130,15 +138,19 @@ class msn_loss {
   /// The targets (N, K) of target embeddings (N, d) against prototypes (K, d): sharpened softmax of
   /// the cosine scores, then Sinkhorn-Knopp when enabled. No gradient.
   template <class B>
-  tensor<B> targets(const tensor<B>& target, const tensor<B>& prototypes) const {
+  tensor<B> targets(const tensor<B>& target, const tensor<B>& prototypes, const sinkhorn_group* group = nullptr) const {
     losses_detail::check_msn_inputs(target.shape(), target.shape(), prototypes.shape());
+    expect_host_group<B>(group);
     tensor<B> pnorm;
-    return targets_of_unit(target, ops::l2_normalize_rows(prototypes, pnorm));
+    return targets_of_unit(target, ops::l2_normalize_rows(prototypes, pnorm), group);
   }
 
-  /// The loss on ready anchor scores s_a (V N, K) (cosines) and targets q (N, K) (rows summing to 1).
-  msn_scores_result_of<float, cpu> with_targets(const tensor<cpu>& scores, const tensor<cpu>& q) const {
+  /// The loss on ready anchor scores s_a (V N, K) (cosines) and targets q (N, K) (rows summing to 1);
+  /// `group`: pbar over every replica's anchor rows.
+  msn_scores_result_of<float, cpu> with_targets(const tensor<cpu>& scores, const tensor<cpu>& q,
+                                                const sinkhorn_group* group = nullptr) const {
     losses_detail::check_msn_scores(scores.shape(), q.shape());
+    check<value_error>(!group || group->sum, "msn: a sinkhorn_group needs its sum");
     const int64_t R = scores.dim(0), K = scores.dim(1), N = q.dim(0);
     const double inv_tau = 1.0 / double(opt_.temperature), inv_r = 1.0 / double(R);
     const double w_me = opt_.me_max_weight, w_ent = opt_.entropy_weight;
@@ -146,30 +158,36 @@ class msn_loss {
     std::vector<double> logp(size_t(R * K)), p(size_t(R * K));
     parallel_for(0, R, [&](int64_t r) {
       const float* s = scores.data() + r * K;
-      double m = -INFINITY;
-      for (int64_t k = 0; k < K; ++k) m = std::max(m, double(s[k]) * inv_tau);
-      double z = 0.0;
-      for (int64_t k = 0; k < K; ++k) z += std::exp(double(s[k]) * inv_tau - m);
-      const double lse = m + std::log(z);
+      const double lse = scaled_lse(s, K, inv_tau);
       for (int64_t k = 0; k < K; ++k) {
         const double l = double(s[k]) * inv_tau - lse;
         logp[size_t(r * K + k)] = l;
         p[size_t(r * K + k)] = std::exp(l);
       }
     }, 4);
-    // pbar_k = 1/R sum_r p_rk: columns in chunks, rows in order (deterministic)
+    // pbar_k = 1/R sum_r p_rk: columns in chunks, rows in order (deterministic); with a group the
+    // column sums and R of every replica (float all-reduce of K + 1 values)
     std::vector<double> pbar(static_cast<size_t>(K), 0.0), log_pbar(static_cast<size_t>(K), 0.0);
     constexpr int64_t column_chunk = 64;
     parallel_for(0, (K + column_chunk - 1) / column_chunk, [&](int64_t c) {
       const int64_t k0 = c * column_chunk, k1 = std::min(K, k0 + column_chunk);
       for (int64_t r = 0; r < R; ++r)
         for (int64_t k = k0; k < k1; ++k) pbar[size_t(k)] += p[size_t(r * K + k)];
-      for (int64_t k = k0; k < k1; ++k) {
-        pbar[size_t(k)] *= inv_r;
-        // an unused prototype (pbar underflows to 0) adds 0 log 0 = 0 to ME-MAX and nothing to the gradient
-        log_pbar[size_t(k)] = pbar[size_t(k)] > 0.0 ? std::log(pbar[size_t(k)]) : 0.0;
-      }
     });
+    double rows = double(R);
+    if (group) {
+      std::vector<float> f(static_cast<size_t>(K + 1));
+      for (int64_t k = 0; k < K; ++k) f[size_t(k)] = float(pbar[size_t(k)]);
+      f[size_t(K)] = float(R);
+      group->sum(f.data(), K + 1);
+      for (int64_t k = 0; k < K; ++k) pbar[size_t(k)] = double(f[size_t(k)]);
+      rows = double(f[size_t(K)]);
+    }
+    for (int64_t k = 0; k < K; ++k) {
+      pbar[size_t(k)] /= rows;
+      // an unused prototype (pbar underflows to 0) adds 0 log 0 = 0 to ME-MAX and nothing to the gradient
+      log_pbar[size_t(k)] = pbar[size_t(k)] > 0.0 ? std::log(pbar[size_t(k)]) : 0.0;
+    }
     msn_scores_result_of<float, cpu> res;
     res.grad_scores = tensor<cpu>(scores.shape());
     std::vector<double> ce(static_cast<size_t>(R)), plogp(static_cast<size_t>(R));
@@ -204,14 +222,27 @@ class msn_loss {
   }
   template <class B>
     requires(!std::same_as<B, cpu>)
-  auto with_targets(const tensor<B>& scores, const tensor<B>& q) const {
+  auto with_targets(const tensor<B>& scores, const tensor<B>& q, const sinkhorn_group* group = nullptr) const {
+    expect_host_group<B>(group);
     return device_msn_with_targets(*this, scores, q);
   }
 
  private:
+  /// log sum_k exp(s_k scale) over one row of K scores, max-shifted, in double.
+  static double scaled_lse(const float* s, int64_t K, double scale) {
+    double m = -INFINITY;
+    for (int64_t k = 0; k < K; ++k) m = std::max(m, double(s[k]) * scale);
+    double z = 0.0;
+    for (int64_t k = 0; k < K; ++k) z += std::exp(double(s[k]) * scale - m);
+    return m + std::log(z);
+  }
+  template <class B>
+  static void expect_host_group(const sinkhorn_group* group) {
+    check<value_error>(group == nullptr || std::same_as<B, cpu>, "msn: data-parallel reductions are host (cpu) only");
+  }
   /// Targets of target embeddings against unit prototypes phat (K, d).
   template <class B>
-  tensor<B> targets_of_unit(const tensor<B>& target, const tensor<B>& phat) const {
+  tensor<B> targets_of_unit(const tensor<B>& target, const tensor<B>& phat, const sinkhorn_group* group) const {
     tensor<B> tnorm;
     const tensor<B> st = ops::linear_forward(ops::l2_normalize_rows(target, tnorm), phat, nullptr);  // (N, K)
     const float scale = 1.0f / (opt_.temperature * opt_.sharpen_temperature);
@@ -220,11 +251,7 @@ class msn_loss {
       tensor<cpu> out(st.shape());  // log q, then q
       parallel_for(0, N, [&](int64_t n) {
         const float* s = st.data() + n * K;
-        double m = -INFINITY;
-        for (int64_t k = 0; k < K; ++k) m = std::max(m, double(s[k]) * scale);
-        double z = 0.0;
-        for (int64_t k = 0; k < K; ++k) z += std::exp(double(s[k]) * scale - m);
-        const double lse = m + std::log(z);
+        const double lse = scaled_lse(s, K, scale);
         float* o = out.data() + n * K;
         for (int64_t k = 0; k < K; ++k) {
           const double l = double(s[k]) * scale - lse;
@@ -232,7 +259,7 @@ class msn_loss {
         }
       }, 4);
       // Sinkhorn-Knopp of q itself: exp(log q / 1) is q (up to per-prototype factors, which cancel)
-      return opt_.sinkhorn ? sinkhorn_knopp(out, 1.0f, opt_.sinkhorn_iterations, /*check_finite=*/false) : out;
+      return opt_.sinkhorn ? sinkhorn_knopp(out, 1.0f, opt_.sinkhorn_iterations, /*check_finite=*/false, group) : out;
     } else {
       return device_msn_targets(*this, st, scale);
     }

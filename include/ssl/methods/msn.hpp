@@ -22,8 +22,12 @@
 // (msn_options::projector). Deviations (docs/methods/msn.md): every image draws its own kept
 // patches (the official code keeps one random set per batch); the target view is the first global
 // crop of the method's views rather than a separately sized crop.
-// Not data-parallel aware yet: under dist::data_parallel each replica would balance its own
-// targets and apply ME-MAX to its own anchors (the official code all-reduces both).
+// Data-parallel (dist::data_parallel, host methods): set_replica makes each replica mask its rows
+// of the global batch's draw; the Sinkhorn-Knopp targets and ME-MAX's mean prediction run over every
+// replica's rows (the official code's all-reduces) through data_parallel's batch gather by default
+// (set_sinkhorn_group: a communicator's all-reduce, dist::sync_sinkhorn_knopp; an empty group: each
+// replica's own rows). The official code also synchronises the projector's BNs (SyncBatchNorm):
+// dist::sync_batch_norm(head, comm) before composing, or on the whole method (for_each_batch_norm).
 // The backend is the encoder's backend tag: msn<vit<cuda>, projection_mlp<cuda>> runs the same
 // step on the GPU (under nvcc); masks are drawn on the host either way.
 #include <algorithm>
@@ -40,6 +44,8 @@
 #include "../losses/msn.hpp"
 #include "../nn/init.hpp"
 #include "detail/method_parts.hpp"
+#include "detail/replica_place.hpp"
+#include "detail/sinkhorn_sync.hpp"
 #if defined(__CUDACC__)
 #include "../backend/cuda/vit_ops.cuh"
 #endif
@@ -98,10 +104,27 @@ class msn {
     prototypes_.value = to_backend<B>(p);
   }
 
-  /// The anchor mask of step `step` for resolution group `group` (n images of L patches).
-  token_mask mask_for_step(int64_t n, int64_t L, int64_t step, int64_t group) const {
-    return random_token_mask(n, L, opt_.mask_ratio,
-                             rng(opt_.seed, 0x4d534e01).fork(uint64_t(step)).fork(uint64_t(group)));
+  /// The anchor masks of step `step` for resolution group `group`: `views` anchor views of this
+  /// replica's `images` images, L patches each, view-major (sample v images + i). Sample (v, i) is
+  /// sample v images W + first + i of the global batch's draw (W replicas, this one's first image
+  /// `first`), so the replicas together mask as one process on the global batch.
+  token_mask mask_for_step(int64_t images, int64_t views, int64_t L, int64_t step, int64_t group) const {
+    check<value_error>(images >= 1 && views >= 1 && L >= 1, "msn::mask_for_step: expected images, views, patches >= 1, got ",
+                       images, ", ", views, ", ", L);
+    const rng gen = rng(opt_.seed, 0x4d534e01).fork(uint64_t(step)).fork(uint64_t(group));
+    const int64_t global = images * replica_.world_size, first = replica_.first_row(images);
+    token_mask out;
+    out.batch = images * views;
+    out.tokens = L;
+    out.mask = tensor<cpu>(shape{images * views, L});
+    for (int64_t v = 0; v < views; ++v) {
+      const token_mask m = random_token_mask(images, L, opt_.mask_ratio, gen, v * global + first);
+      out.kept = m.kept;
+      out.keep.insert(out.keep.end(), m.keep.begin(), m.keep.end());
+      out.restore.insert(out.restore.end(), m.restore.begin(), m.restore.end());
+      std::copy_n(m.mask.data(), m.mask.numel(), out.mask.data() + v * images * L);
+    }
+    return out;
   }
 
   /// The target network's embeddings of a batch (N, d): no gradient, head BNs on batch statistics.
@@ -146,7 +169,7 @@ class msn {
       tensor<B> cat;
       const tensor<B>& x = parts.size() == 1 ? *parts[0] : (cat = concat_batch(parts));
       const int64_t L = (x.dim(2) / p) * (x.dim(3) / p);
-      const token_mask m = mask_for_step(x.dim(0), L, step_, int64_t(k));
+      const token_mask m = mask_for_step(N, int64_t(groups[k].size()), L, step_, int64_t(k));
       auto o = encoder_.forward_tokens(x, &m);
       o.saved.pool = encoder_.pool();
       const tensor<B> f = E::pool_tokens(o.y, encoder_.pool());  // (n N, F)
@@ -157,7 +180,7 @@ class msn {
 
     // Head on all V N anchor rows (its BNs see them together), the loss, and back.
     auto h = head_.forward(feats);
-    auto r = loss_(h.y, target, prototypes_.value);
+    auto r = loss_(h.y, target, prototypes_.value, batch_group());
     ops::add_range(prototypes_.grad, 0, r.grad_prototypes, 0, r.grad_prototypes.numel(), 1.0f);
     const tensor<B> dfeats = head_.backward(h.saved, r.grad_anchors);
     for (size_t k = 0; k < groups.size(); ++k) {
@@ -220,7 +243,44 @@ class msn {
   int64_t step_count() const { return step_; }
   void set_step_count(int64_t s) { step_ = s; }
 
+  /// Data-parallel replica `rank` of `world_size` (dist::data_parallel calls it): the anchor masks
+  /// are this replica's images of the global batch's masks.
+  void set_replica(int rank, int world_size) { replica_.set(rank, world_size); }
+  /// Whose rows the Sinkhorn-Knopp targets and ME-MAX's mean prediction use under data_parallel:
+  /// an explicit group (dist::sync_sinkhorn_knopp), or an empty one (each replica's own rows).
+  void set_sinkhorn_group(sinkhorn_group g) { sync_.set_group(std::move(g), std::same_as<B, cpu>, "msn"); }
+  /// Back to the default (data_parallel's batch gather).
+  void set_sinkhorn_automatic() { sync_.set_automatic(); }
+  /// Whether the targets and ME-MAX use every replica's rows.
+  bool sinkhorn_synchronized() const { return sync_.synchronized(replica_.world_size); }
+  /// dist::data_parallel's gather of every rank's rows (the default reductions; removed by its destructor).
+  void set_batch_gather(methods_detail::sinkhorn_sync::gather_fn gather)
+    requires std::same_as<B, cpu>
+  {
+    sync_.set_gather(std::move(gather));
+  }
+  /// Every BatchNorm of the student and the target network (dist::sync_batch_norm(method, comm)).
+  template <class Fn>
+  void for_each_batch_norm(Fn&& f) {
+    if constexpr (HasBatchNorms<E>) {
+      encoder_.for_each_batch_norm(f);
+      teacher_encoder_.for_each_batch_norm(f);
+    }
+    if constexpr (HasBatchNorms<H>) {
+      head_.for_each_batch_norm(f);
+      teacher_head_.for_each_batch_norm(f);
+    }
+  }
+
  private:
+  /// The loss's data-parallel reductions (host methods; null: this replica's rows).
+  const sinkhorn_group* batch_group() const {
+    if constexpr (std::same_as<B, cpu>)
+      return sync_.group(replica_.world_size);
+    else
+      return nullptr;
+  }
+
   E encoder_;
   H head_;
   E teacher_encoder_;
@@ -231,6 +291,8 @@ class msn {
   float momentum_;
   int64_t step_ = 0;
   std::array<float, 3> last_terms_{};
+  methods_detail::replica_place replica_;
+  methods_detail::sinkhorn_sync sync_;
 };
 
 }  // namespace ssl
