@@ -17,3 +17,4 @@
 #include "methods/ijepa.hpp"
 #include "methods/data2vec.hpp"
 #include "methods/msn.hpp"
+#include "methods/simmim.hpp"

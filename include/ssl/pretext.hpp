@@ -3,6 +3,7 @@
 // (rotation prediction, jigsaw puzzles, colorization).
 #include "pretext/block_mask.hpp"
 #include "pretext/multiblock_mask.hpp"
+#include "pretext/unit_mask.hpp"
 #include "pretext/colorization.hpp"
 #include "pretext/jigsaw.hpp"
 #include "pretext/rotation.hpp"

@@ -71,6 +71,23 @@ TEST_CASE("cuda: masked reconstruction loss (norm-pix and plain) matches ssl::ma
                   value_error);
 }
 
+TEST_CASE("cuda: masked reconstruction's L1 (SimMIM) and a caller's normaliser match ssl::masked_reconstruction") {
+  SSL_REQUIRE_CUDA_DEVICE();
+  const int64_t N = 5, L = 49, P = 48;  // P > 32: a warp strides over a patch's values
+  const tensor<cpu> pred = random(shape{N, L, P}, 14), target = random(shape{N, L, P}, 15, 0.0f, 1.0f);
+  const token_mask m = random_token_mask(N, L, 0.6f, rng(16));
+  for (bool norm_pix : {false, true})
+    for (double normaliser : {0.0, 200.0}) {
+      INFO("norm_pix " << norm_pix << ", normaliser " << normaliser);
+      const auto loss = masked_reconstruction::l1(norm_pix);
+      const masked_reconstruction_result ref = loss(pred, target, m.mask, normaliser);
+      const auto r = loss(to_device(pred), to_device(target), m.mask, normaliser);  // the device overload
+      CHECK(std::abs(to_host_scalar(r.value) - ref.value) <= 1e-5f * std::abs(ref.value));
+      CHECK(rel_diff(r.grad_pred, ref.grad_pred) < 1e-6);  // +-g or 0 on both sides
+    }
+  CHECK_THROWS_AS(masked_reconstruction::l1()(to_device(pred), to_device(target), m.mask, -1.0), value_error);
+}
+
 TEST_CASE("ViT token ops (CPU reference): results and typed errors") {
   // Device-free: the CPU ops the GPU ones are compared with.
   const int64_t N = 2, L = 4, D = 3;

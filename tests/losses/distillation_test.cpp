@@ -61,6 +61,36 @@ TEST_CASE("masked_reconstruction matches PyTorch and passes the checker") {
   }
 }
 
+TEST_CASE("masked_reconstruction's L1 (SimMIM) matches the official loss on images and passes the checker") {
+  // The fixture computes SimMIM's (|x - x_rec| * mask).sum() / mask.sum() / C on (N, C, H, W) images
+  // with the patch mask upsampled to pixels; ssl sees the patchified images.
+  for_each_case("masked_reconstruction_l1.json", [](const fixture_case& c) {
+    const auto loss = ssl::masked_reconstruction::l1(c.s("norm_pix") != 0.0f);
+    CHECK(loss.absolute());
+    const auto r = loss(c.t("pred"), c.t("target"), c.t("mask"));
+    CHECK(rel(r.value, c.s("value")) <= 1e-4);
+    CHECK(rel_error(r.grad_pred, c.t("grad_pred")) <= 1e-4);
+  });
+  for (bool norm : {false, true}) {
+    const auto loss = ssl::masked_reconstruction::l1(norm);
+    const tensor pred = randn({2, 3, 4}, 36), target = randn({2, 3, 4}, 37);
+    const tensor mask = tensor::from({2, 3}, {0, 1, 1, 1, 0, 1});
+    const auto r = loss(pred, target, mask);
+    CHECK(r.grad_pred.at(1, 1, 3) == 0.0f);  // visible patch: no gradient
+    // every masked value's gradient is +-1 / (P sum mask): the sign of its error
+    CHECK(std::abs(r.grad_pred.at(0, 1, 0)) == Approx(1.0 / (4.0 * 4.0)));
+    expect_gradients([&](std::vector<tensor>& in) { return double(loss(in[0], target, mask).value); }, {pred},
+                     {r.grad_pred});
+    // L1 differs from the squared error on the same inputs
+    CHECK(r.value != Approx(ssl::masked_reconstruction(norm)(pred, target, mask).value));
+  }
+  // a zero error has a zero (sub)gradient, as torch's sign(0)
+  const tensor t = randn({1, 2, 3}, 38);
+  const auto z = ssl::masked_reconstruction::l1()(t, t, tensor({1, 2}, 1.0f));
+  CHECK(z.value == 0.0f);
+  CHECK(z.grad_pred.vec().norm() == 0.0f);
+}
+
 TEST_CASE("cross_entropy matches PyTorch (smoothing, class weights) and passes the checker") {
   for_each_case("cross_entropy.json", [](const fixture_case& c) {
     std::vector<float> w;

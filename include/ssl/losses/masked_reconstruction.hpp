@@ -6,16 +6,24 @@
 //   var unbiased (torch's default, as in the official code).
 //   e_nl = 1/P sum_p (pred_nlp - t'_nlp)^2,   L = sum_nl mask_nl e_nl / sum_nl mask_nl.
 // Gradient: d pred_nlp = 2 mask_nl (pred_nlp - t'_nlp) / (P sum mask). The target is data.
+// With reconstruction_error::absolute (SimMIM's L1, Xie et al. 2022) the per-patch error is
+//   e_nl = 1/P sum_p |pred_nlp - t'_nlp|,  d pred_nlp = mask_nl sign(pred_nlp - t'_nlp) / (P sum mask)
+// (sign(0) = 0, torch's subgradient); SimMIM's sum over masked pixels / (masked pixels x C) is this
+// mean over masked patches, every patch having the same P = p p C values.
 // MaskFeat's HoG targets use the same loss with the HoG features as `target` (norm_pix off).
 // On a device backend (tensor<cuda>, under nvcc) the same loss runs there (backend/cuda/
 // masked_reconstruction.cuh); the mask stays a host tensor and the result's `value` is a (1)
 // device tensor, so the step never waits for it.
+#include <cmath>
 #include <concepts>
 
 #include "detail/row_math.hpp"
 #include "../core/profile.hpp"
 
 namespace ssl {
+
+/// The per-value error of masked_reconstruction: squared (MAE, MaskFeat) or absolute (SimMIM's L1).
+enum class reconstruction_error { squared, absolute };
 
 struct masked_reconstruction_result {
   float value = 0;
@@ -42,27 +50,46 @@ inline double check_masked_reconstruction_inputs(const shape& pred, const shape&
   check<value_error>(mask_sum > 0, "masked_reconstruction mask: expected at least one masked patch, got none");
   return mask_sum;
 }
+/// The loss's denominator: sum(mask), or a caller's normaliser when one is given (> 0).
+inline double masked_reconstruction_normaliser(double mask_sum, double normaliser) {
+  check<value_error>(normaliser >= 0 && std::isfinite(normaliser),
+                     "masked_reconstruction normaliser: expected a finite value >= 0 (0: the mask's sum), got ",
+                     normaliser);
+  return normaliser > 0 ? normaliser : mask_sum;
+}
 }  // namespace losses_detail
 
 class masked_reconstruction {
  public:
-  explicit masked_reconstruction(bool norm_pix = true, float var_eps = 1e-6f) : norm_pix_(norm_pix), eps_(var_eps) {
+  explicit masked_reconstruction(bool norm_pix = true, float var_eps = 1e-6f,
+                                 reconstruction_error error = reconstruction_error::squared)
+      : norm_pix_(norm_pix), eps_(var_eps), error_(error) {
     check<value_error>(var_eps >= 0.0f, "masked_reconstruction var_eps: expected >= 0, got ", var_eps);
+  }
+  /// SimMIM's loss: the L1 error of raw (or, with norm_pix, per-patch normalised) targets.
+  static masked_reconstruction l1(bool norm_pix = false, float var_eps = 1e-6f) {
+    return masked_reconstruction(norm_pix, var_eps, reconstruction_error::absolute);
   }
   bool norm_pix() const { return norm_pix_; }
   float var_eps() const { return eps_; }
+  reconstruction_error error() const { return error_; }
+  bool absolute() const { return error_ == reconstruction_error::absolute; }
 
-  // pred: (N, L, P), target: (N, L, P), mask: (N, L) of 0/1
+  // pred: (N, L, P), target: (N, L, P), mask: (N, L) of 0/1. `normaliser` > 0 replaces sum(mask) as
+  // the denominator (data-parallel: the masked count of the global batch / the replicas, so images
+  // that hide different numbers of patches weigh as in one process on the global batch).
   masked_reconstruction_result operator()(const tensor<cpu>& pred, const tensor<cpu>& target,
-                                          const tensor<cpu>& mask) const {
+                                          const tensor<cpu>& mask, double normaliser = 0) const {
     SSL_PROFILE_SCOPE("mae loss");
-    const double mask_sum = losses_detail::check_masked_reconstruction_inputs(pred.shape(), target.shape(), mask, norm_pix_);
+    const double mask_sum = losses_detail::masked_reconstruction_normaliser(
+        losses_detail::check_masked_reconstruction_inputs(pred.shape(), target.shape(), mask, norm_pix_), normaliser);
     const int64_t R = pred.dim(0) * pred.dim(1), P = pred.dim(2);
 
     masked_reconstruction_result res;
     res.grad_pred = tensor<cpu>(pred.shape());
     std::vector<double> row_err(size_t(R), 0.0);
-    const float g = float(2.0 / (double(P) * mask_sum));
+    const bool l1 = absolute();
+    const float g = float((l1 ? 1.0 : 2.0) / (double(P) * mask_sum));
     parallel_for(0, R, [&](int64_t r) {
       const float* x = pred.data() + r * P;
       const float* t = target.data() + r * P;
@@ -82,8 +109,14 @@ class masked_reconstruction {
       double e = 0;
       for (int64_t p = 0; p < P; ++p) {
         const double diff = double(x[p]) - (norm_pix_ ? (t[p] - mean) * inv_std : double(t[p]));
-        e += diff * diff;
-        d[p] = float(g * diff);
+        if (l1) {
+          const double sgn = double((diff > 0) - (diff < 0));
+          e += std::abs(diff);
+          d[p] = float(g * sgn);
+        } else {
+          e += diff * diff;
+          d[p] = float(g * diff);
+        }
       }
       row_err[size_t(r)] = e / double(P);
     }, 64);
@@ -93,13 +126,15 @@ class masked_reconstruction {
   // pred, target: (N, L, P) on a device backend; mask: (N, L) on the host.
   template <class B>
     requires(!std::same_as<B, cpu>)
-  auto operator()(const tensor<B>& pred, const tensor<B>& target, const tensor<cpu>& mask) const {
-    return device_masked_reconstruction(*this, pred, target, mask);
+  auto operator()(const tensor<B>& pred, const tensor<B>& target, const tensor<cpu>& mask,
+                  double normaliser = 0) const {
+    return device_masked_reconstruction(*this, pred, target, mask, normaliser);
   }
 
  private:
   bool norm_pix_ = true;
   float eps_ = 1e-6f;
+  reconstruction_error error_ = reconstruction_error::squared;
 };
 
 }  // namespace ssl
