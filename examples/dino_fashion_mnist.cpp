@@ -12,6 +12,7 @@
 //   dino_fashion_mnist --encoder vit --minutes 4 --save-teacher dino_vit.safetensors
 //   dino_fashion_mnist --encoder vit --dinov2 --minutes 15      (KoLeo, Sinkhorn-Knopp, iBOT)
 //   dino_fashion_mnist --encoder vit --dinov2 --registers 4 --layer-scale 1e-5   (+ DINOv2's ViT parts)
+//   dino_fashion_mnist --encoder vit --dinov2 --swiglu --minutes 15   (blocks with DINOv2 ViT-g's SwiGLU feed-forward)
 //   dino_fashion_mnist --encoder vit --dinov2 --max-steps 700 --fine-tune-epochs 50 --fine-tune-labels 0.01
 //       --fine-tune-batch 64 --fine-tune-pool cls     (then fine-tunes the teacher and the random init on 1% of the labels)
 //   dino_fashion_mnist --fine-tune-from dino_vit.safetensors --fine-tune-epochs 50 --fine-tune-labels 0.01
@@ -80,6 +81,7 @@ struct run_options {
   int64_t max_steps = 0;   // step limit (0: none); with it the schedules' horizon is min(max_steps, epochs)
   int64_t registers = 0;   // ViT register tokens (Darcet et al. 2024; DINOv2 "_reg" models: 4)
   float layer_scale = 0;   // ViT LayerScale init (DINOv2: 1e-5); 0: none
+  bool swiglu = false;     // ViT blocks with DINOv2's SwiGLU feed-forward instead of the GELU MLP
   uint64_t seed = 0;
   int workers = 2, threads = 2;
   int ranks = 1;         // > 1: data-parallel over this many thread ranks sharing --batch
@@ -253,6 +255,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 64));
   app.add_option("--layer-scale", o.layer_scale, "ViT LayerScale init of every block branch (DINOv2: 1e-5; 0: off)")
       ->check(CLI::Range(0.0, 1.0));
+  app.add_flag("--swiglu", o.swiglu, "ViT blocks with DINOv2's SwiGLU feed-forward (its ViT-g) instead of the GELU MLP");
   bool dinov2 = false;
   app.add_flag("--dinov2", dinov2, "DINOv2's additions: --koleo 0.1 --sinkhorn, and --ibot 1 with --encoder vit");
   app.add_option("--seed", o.seed, "seed of weights, data order and augmentations");
@@ -293,8 +296,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--batch must be a multiple of --ranks; --sync-bn needs --ranks >= 2 and --encoder convnet\n");
     return 2;
   }
-  if ((o.registers > 0 || o.layer_scale > 0) && encoder != "vit") {
-    std::fprintf(stderr, "--registers and --layer-scale need --encoder vit\n");
+  if ((o.registers > 0 || o.layer_scale > 0 || o.swiglu) && encoder != "vit") {
+    std::fprintf(stderr, "--registers, --layer-scale and --swiglu need --encoder vit\n");
     return 2;
   }
 
@@ -326,9 +329,11 @@ int main(int argc, char** argv) {
     vo.mask_token = o.ibot > 0;  // iBOT replaces hidden patches by a learned token
     vo.registers = o.registers;
     vo.layer_scale = o.layer_scale;
+    if (o.swiglu) vo.ffn = ffn_kind::swiglu;
     std::string name = "ViT-T/4";
     if (o.registers > 0) name += " + " + std::to_string(o.registers) + " registers";
     if (o.layer_scale > 0) name += " + LayerScale";
+    if (o.swiglu) name += " + SwiGLU";
     run(name.c_str(), vit<>(vo, rng(o.seed)), vit<>(vo, rng(o.seed)), train, sets, o);
   }
   return 0;

@@ -427,7 +427,7 @@ inline void add_vit_fine_tune_options(CLI::App& app, vit_fine_tune_settings& f) 
 
 /// A ViT-T/4 backbone read from a safetensors file of its parameters (dino_fashion_mnist --save-teacher).
 /// DINOv2's optional parts are read off the file: register_tokens (1, R, D), blocks.*.ls*.gamma
-/// (LayerScale) and mask_token (iBOT); every parameter must be there with its shape.
+/// (LayerScale), mask_token (iBOT) and blocks.*.mlp.w12 (SwiGLU); every parameter must be there with its shape.
 inline ssl::vit<> load_vit_backbone(const std::string& path, uint64_t seed) {
   const auto content = ssl::load_safetensors(path);
   ssl::vit_options vo = ssl::vit_options::tiny4();
@@ -435,6 +435,7 @@ inline ssl::vit<> load_vit_backbone(const std::string& path, uint64_t seed) {
     if (n == "register_tokens" && t.rank() == 3) vo.registers = t.dim(1);
     if (n == "blocks.0.ls1.gamma") vo.layer_scale = 1e-5f;  // any positive init: the values are loaded
     if (n == "mask_token") vo.mask_token = true;
+    if (n == "blocks.0.mlp.w12.weight") vo.ffn = ssl::ffn_kind::swiglu;
   }
   ssl::vit<> backbone(vo, ssl::rng(seed));
   for (auto& r : ssl::parameters(backbone)) {
@@ -473,8 +474,8 @@ inline double fine_tune_vit(const ssl::vit<>& enc, const ssl::eval::labelled_sub
 
 namespace detail {
 // One fine-tuning cache line: "vit-t4-finetune <seed> <registers> <layer_scale> <labels> <epochs> <batch> <lr>
-// <layer_decay> <drop_path> <smoothing> <pool> <decay_tokens> <mixup> <cutmix> <reprob> <accuracy>", kept beside the
-// other lines of the cache.
+// <layer_decay> <drop_path> <smoothing> <pool> <decay_tokens> <mixup> <cutmix> <reprob>[ swiglu] <accuracy>", kept
+// beside the other lines of the cache.
 inline constexpr const char* vit_fine_tune_cache_tag = "vit-t4-finetune";
 inline std::string vit_fine_tune_key(const ssl::vit_options& arch, const vit_fine_tune_settings& f, uint64_t seed) {
   char buf[256];
@@ -483,7 +484,7 @@ inline std::string vit_fine_tune_key(const ssl::vit_options& arch, const vit_fin
                 f.labels, (long long)f.epochs, (long long)f.batch, double(f.lr), double(f.layer_decay),
                 double(f.drop_path), double(f.label_smoothing), f.pool.c_str(), int(f.decay_tokens), double(f.mixup),
                 double(f.cutmix), double(f.reprob));
-  return buf;
+  return std::string(buf) + (arch.ffn == ssl::ffn_kind::swiglu ? " swiglu" : "");
 }
 }  // namespace detail
 

@@ -7,6 +7,7 @@
 #include "nn/linear.hpp"
 #include "nn/relu.hpp"
 #include "nn/gelu.hpp"
+#include "nn/swiglu.hpp"
 #include "nn/flatten.hpp"
 #include "nn/dropout.hpp"
 #include "nn/layer_norm.hpp"

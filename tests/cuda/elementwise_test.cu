@@ -37,6 +37,16 @@ TEST_CASE("cuda: relu and gelu forward and backward match the CPU") {
   CHECK_THROWS_AS(ops::gelu_backward(dx, ops::full(shape{7, 332}, 1.0f)), shape_error);
 }
 
+TEST_CASE("cuda: swiglu forward and backward match the CPU (rows of [a | b], odd H)") {
+  SSL_REQUIRE_CUDA_DEVICE();
+  const tensor<cpu> x = random(shape{5, 9, 2 * 77}, 5, -6.0f, 6.0f), g = random(shape{5, 9, 77}, 6);
+  const tensor<cuda> dx = to_device(x), dg = to_device(g);
+  CHECK(rel_diff(ops::swiglu_forward(dx), ops::swiglu_forward(x)) < 1e-5);
+  CHECK(rel_diff(ops::swiglu_backward(dx, dg), ops::swiglu_backward(x, g)) < 1e-5);
+  CHECK_THROWS_AS(ops::swiglu_forward(ops::full(shape{4, 3}, 1.0f)), shape_error);
+  CHECK_THROWS_AS(ops::swiglu_backward(dx, ops::full(shape{5, 9, 78}, 1.0f)), shape_error);
+}
+
 namespace {
 // Double-precision reference softmax over rows.
 tensor<cpu> softmax_ref(const tensor<cpu>& x, bool log_output) {

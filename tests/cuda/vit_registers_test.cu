@@ -101,3 +101,23 @@ TEST_CASE("cuda: vit<cuda> with 4 registers and LayerScale matches vit<cpu> (all
     expect_close_gradients(ps);
   }
 }
+
+TEST_CASE("cuda: vit<cuda> with DINOv2's SwiGLU blocks matches vit<cpu> (tokens, gradients of w12 / w3)") {
+  SSL_REQUIRE_CUDA_DEVICE();
+  const vit_options o{.image_size = 28, .patch = 4, .in_channels = 1, .dim = 32, .depth = 2, .heads = 2,
+                      .registers = 2, .layer_scale = 0.1f, .ffn = ffn_kind::swiglu};
+  vit<cpu> host(o, rng(4));
+  vit<cuda> dev(o, rng(4));
+  const param_pair ps = collect_params(host, dev);
+  expect_identical_init(ps);
+  const tensor<cpu> x = random(shape{3, 1, 28, 28}, 36, 0.0f, 1.0f);
+  CHECK(rel_diff(dev.infer_tokens(to_device(x)), host.infer_tokens(x)) < 1e-4);
+  const tensor<cpu> dy = random(shape{3, 50, 32}, 37);
+  zero_gradients(ps);
+  auto h = host.forward_tokens(x);
+  auto d = dev.forward_tokens(to_device(x));
+  CHECK(rel_diff(d.y, h.y) < 1e-4);
+  CHECK(rel_diff(dev.backward_tokens(d.saved, to_device(dy)), host.backward_tokens(h.saved, dy)) < 2e-3);
+  expect_close_gradients(ps);
+  CHECK(host.block(1).hidden_features() == 88);  // (int(256 / 3) + 7) / 8 * 8
+}

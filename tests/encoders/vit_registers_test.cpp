@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <ssl/encoders/vit.hpp>
@@ -17,9 +18,10 @@ using T = ssl::tensor<ssl::cpu>;
 
 namespace {
 // scripts/fixtures/vit.py: 8x8x1 images, patch 2, D 8, depth 2, 2 heads, 3 registers, LayerScale.
-ssl::vit_options small(int64_t registers, float layer_scale, bool mask_token = false) {
+ssl::vit_options small(int64_t registers, float layer_scale, bool mask_token = false,
+                       ssl::ffn_kind ffn = ssl::ffn_kind::mlp) {
   return {.image_size = 8, .patch = 2, .in_channels = 1, .dim = 8, .depth = 2, .heads = 2, .mlp_ratio = 2.0f,
-          .mask_token = mask_token, .registers = registers, .layer_scale = layer_scale};
+          .mask_token = mask_token, .registers = registers, .layer_scale = layer_scale, .ffn = ffn};
 }
 T random(const shape& s, uint64_t seed, float scale = 1.0f) {
   ssl::rng g(seed);
@@ -48,6 +50,21 @@ ssl::testing::gradient_check_result check_token_gradients(ssl::vit<>& v, const T
     return weighted_sum(tokens(in[0], false).y, w);
   };
   return ssl::testing::check_function_gradients(loss, values, grads, {.eps = 2e-3, .max_checks = 6});
+}
+/// Every parameter moved off the init's zeros, ones and the registers' 1e-6 (deterministic offsets).
+void move_off_init(ssl::vit<>& v) {
+  for (auto& r : ssl::parameters(v))
+    for (int64_t i = 0; i < r.p->value.numel(); ++i) r.p->value[i] += 0.2f * float(std::sin(1.7 * double(i) + 1.0));
+}
+/// iBOT-style mask with every third patch of the batch hidden.
+ssl::patch_mask every_third_hidden(int64_t batch, int64_t tokens) {
+  ssl::patch_mask pm{.batch = batch, .tokens = tokens, .hidden = std::vector<uint8_t>(size_t(batch * tokens), 0)};
+  for (int64_t i = 0; i < batch * tokens; i += 3) pm.hidden[size_t(i)] = 1;
+  return pm;
+}
+std::string temp_weights_path(const char* tag) {
+  return (std::filesystem::temp_directory_path() /
+          ("ssl_test_" + std::to_string(::getpid()) + "_" + tag + ".safetensors")).string();
 }
 }  // namespace
 
@@ -102,8 +119,7 @@ TEST_CASE("vit with registers + LayerScale matches PyTorch (DINOv2 layout): toke
 
 TEST_CASE("vit registers: gradients of every parameter pass the checker (plain, MAE token mask, iBOT patch mask)") {
   ssl::vit<> v(small(2, 0.4f, true), ssl::rng(5));
-  for (auto& r : ssl::parameters(v))  // away from the init's zeros, ones and the registers' 1e-6
-    for (int64_t i = 0; i < r.p->value.numel(); ++i) r.p->value[i] += 0.2f * float(std::sin(1.7 * double(i) + 1.0));
+  move_off_init(v);
   const T x = random({3, 1, 8, 8}, 6);
   SECTION("all tokens") {
     std::vector<T> grads;
@@ -122,13 +138,42 @@ TEST_CASE("vit registers: gradients of every parameter pass the checker (plain, 
     CHECK(ssl_test::rel_error(v.forward_tokens(x, &m).y, v.infer_tokens(x, &m)) <= 1e-6);
   }
   SECTION("iBOT: hidden patches replaced by the mask token") {
-    ssl::patch_mask pm{.batch = 3, .tokens = 16, .hidden = std::vector<uint8_t>(48, 0)};
-    for (int64_t i = 0; i < 48; i += 3) pm.hidden[size_t(i)] = 1;
+    const ssl::patch_mask pm = every_third_hidden(3, 16);
     auto res = check_token_gradients(v, x, random({3, 17, 8}, 9),
                                      [&](const T& in, bool) { return v.forward_tokens(in, nullptr, &pm); });
     INFO(res.report());
     CHECK(res.ok());
   }
+}
+
+TEST_CASE("vit with SwiGLU blocks (DINOv2's ViT-g layout): names, gradients of every parameter, weights files") {
+  // registers + LayerScale + mask token + SwiGLU; D 8, mlp_ratio 2: h 16 -> H (int(32 / 3) + 7) / 8 * 8 = 16
+  const auto opts = small(2, 0.4f, true, ssl::ffn_kind::swiglu);
+  ssl::vit<> v(opts, ssl::rng(5));
+  CHECK(v.block(0).hidden_features() == 16);
+  auto params = ssl::parameters(v);
+  std::vector<std::string> names;
+  for (auto& r : params) names.push_back(r.name);
+  CHECK(std::count(names.begin(), names.end(), "blocks.1.mlp.w12.weight") == 1);
+  CHECK(std::count(names.begin(), names.end(), "blocks.1.mlp.w3.bias") == 1);
+  CHECK(std::count(names.begin(), names.end(), "blocks.1.mlp.fc1.weight") == 0);
+  move_off_init(v);
+  const T x = random({3, 1, 8, 8}, 6);
+  const ssl::patch_mask pm = every_third_hidden(3, 16);
+  auto res = check_token_gradients(v, x, random({3, 17, 8}, 9),
+                                   [&](const T& in, bool) { return v.forward_tokens(in, nullptr, &pm); });
+  INFO(res.report());
+  CHECK(res.ok());
+  CHECK(ssl_test::rel_error(v.forward_tokens(x).y, v.infer_tokens(x)) <= 1e-6);
+
+  const std::string path = temp_weights_path("vit_swiglu");
+  ssl::save_module_weights(path, v);
+  ssl::vit<> back(opts, ssl::rng(99));
+  ssl::load_module_weights(path, back);
+  CHECK(ssl_test::rel_error(back.infer_tokens(x), v.infer_tokens(x)) == 0.0);
+  ssl::vit<> mlp(small(2, 0.4f, true), ssl::rng(5));
+  CHECK_THROWS_AS(ssl::load_module_weights(path, mlp), ssl::value_error);  // mlp.fc1 missing, mlp.w12 unexpected
+  std::remove(path.c_str());
 }
 
 TEST_CASE("vit registers change what the patches see: the same weights without registers give other tokens") {
@@ -152,8 +197,7 @@ TEST_CASE("vit registers + LayerScale: a safetensors round trip restores the tok
   ssl::vit<> v(small(3, 1e-5f), ssl::rng(6));
   for (auto& r : ssl::parameters(v))
     for (int64_t i = 0; i < r.p->value.numel(); ++i) r.p->value[i] += 0.1f * float(std::cos(double(i)));
-  const std::string path = (std::filesystem::temp_directory_path() /
-                            ("ssl_test_" + std::to_string(::getpid()) + "_vit_registers.safetensors")).string();
+  const std::string path = temp_weights_path("vit_registers");
   ssl::save_module_weights(path, v);
   ssl::vit<> back(small(3, 1e-5f), ssl::rng(99));
   ssl::load_module_weights(path, back);

@@ -43,17 +43,43 @@ TEST_CASE("transformer_block with LayerScale matches PyTorch (DINOv2's Block: ls
   check_block_against_fixture("vit/transformer_block_ls.json", blk);
 }
 
-TEST_CASE("transformer_block passes the gradient check") {
-  ssl::transformer_block<> blk({.dim = 8, .heads = 2, .mlp_ratio = 2.0f, .init_std = 0.3f}, ssl::rng(5));
-  ssl::rng g(6);
-  T x(shape{2, 4, 8});
-  for (int64_t i = 0; i < x.numel(); ++i) x[i] = g.normal();
-  ssl::testing::gradient_check_options o;
-  o.eps = 5e-3;
-  o.max_checks = 16;
-  auto r = ssl::testing::check_module_gradients(blk, x, o);
-  INFO(r.report());
-  CHECK(r.ok());
+TEST_CASE("transformer_block with DINOv2's SwiGLU feed-forward matches PyTorch: output and all gradients") {
+  ssl::transformer_block<> blk({.dim = 16, .heads = 2, .mlp_ratio = 4.0f, .layer_scale = 1e-5f,
+                                .ffn = ssl::ffn_kind::swiglu});
+  CHECK(blk.hidden_features() == 48);  // (int(64 * 2 / 3) + 7) / 8 * 8: 42 rounded up to 48
+  const auto params = ssl::parameters(blk);
+  REQUIRE(params.size() == 14);
+  CHECK(params[9].name == "mlp.w12.weight");
+  CHECK(params[9].p->value.shape() == shape{96, 16});  // both halves [a | b] from one linear
+  CHECK(params[11].name == "mlp.w3.weight");
+  CHECK(params[11].p->value.shape() == shape{16, 48});
+  check_block_against_fixture("vit/transformer_block_swiglu.json", blk);
+}
+
+TEST_CASE("transformer_block's SwiGLU width follows DINOv2 and keeps the MLP's parameter count at ViT-T") {
+  ssl::transformer_block<> mlp({.dim = 192, .heads = 3});
+  ssl::transformer_block<> glu({.dim = 192, .heads = 3, .ffn = ssl::ffn_kind::swiglu});
+  CHECK(mlp.hidden_features() == 768);
+  CHECK(glu.hidden_features() == 512);
+  // Weights 2 x 192 x 768 = 3 x 192 x 512; biases 768 + 192 against 1024 + 192.
+  CHECK(ssl::parameter_count(glu) == ssl::parameter_count(mlp) + 256);
+  // ViT-g's D 1536 with mlp_ratio 4: int(6144 * 2 / 3) = 4096, already a multiple of 8.
+  CHECK(ssl::transformer_block<>({.dim = 1536, .heads = 24, .ffn = ssl::ffn_kind::swiglu}).hidden_features() == 4096);
+}
+
+TEST_CASE("transformer_block passes the gradient check (GELU MLP and SwiGLU feed-forward)") {
+  for (const auto ffn : {ssl::ffn_kind::mlp, ssl::ffn_kind::swiglu}) {
+    ssl::transformer_block<> blk({.dim = 8, .heads = 2, .mlp_ratio = 2.0f, .init_std = 0.3f, .ffn = ffn}, ssl::rng(5));
+    ssl::rng g(6);
+    T x(shape{2, 4, 8});
+    for (int64_t i = 0; i < x.numel(); ++i) x[i] = g.normal();
+    ssl::testing::gradient_check_options o;
+    o.eps = 5e-3;
+    o.max_checks = 16;
+    auto r = ssl::testing::check_module_gradients(blk, x, o);
+    INFO((ffn == ssl::ffn_kind::swiglu ? "swiglu: " : "mlp: ") << r.report());
+    CHECK(r.ok());
+  }
 }
 
 TEST_CASE("drop_path: per-sample mask, scaled 1/(1-p), reproducible, identity in inference") {

@@ -11,7 +11,8 @@
 // Names: cls_token (1,1,D), pos_embed (1,1+G,D), patch_embed.proj.*, blocks.<i>.*, norm.* (timm);
 // mask_token (1,D) only with vit_options::mask_token (DINOv2's name and zero init); register_tokens
 // (1,R,D) with vit_options::registers = R > 0 (DINOv2's name, init N(0, 1e-6^2)); blocks.<i>.ls1.gamma
-// and ls2.gamma with vit_options::layer_scale > 0 (DINOv2's names; its ViTs use 1e-5).
+// and ls2.gamma with vit_options::layer_scale > 0 (DINOv2's names; its ViTs use 1e-5); blocks.<i>.mlp.w12.*
+// and mlp.w3.* in place of mlp.fc1 / fc2 with vit_options::ffn = ffn_kind::swiglu (DINOv2's ViT-g feed-forward).
 // Registers are extra tokens every block attends to, dropped at the output: forward_tokens and
 // infer_tokens return [CLS; patches] with or without them, so heads, MAE, iBOT and pooling are unchanged.
 // attention(x, layer) returns the whole sequence [CLS, registers, patches]; cls_attention only the
@@ -63,6 +64,7 @@ struct vit_options {
   bool mask_token = false;  // a learned (1, D) token for hidden patches (iBOT / DINOv2); zero init
   int64_t registers = 0;     // learned register tokens after [CLS] (Darcet et al. 2024: 4; DINOv2 "_reg")
   float layer_scale = 0.0f;  // LayerScale init of every block's two branches (DINOv2: 1e-5); 0: none
+  ffn_kind ffn = ffn_kind::mlp;  // every block's feed-forward: GELU MLP, or DINOv2's SwiGLU (transformer_block.hpp)
 
   /// ViT-T/4 exactly as shared/WORKLOADS.md (Fashion-MNIST, 2,682,624 parameters).
   static vit_options tiny4() { return {}; }
@@ -102,7 +104,7 @@ class vit {
       const float dp = o.depth > 1 ? o.drop_path * float(i) / float(o.depth - 1) : o.drop_path;
       blocks_.emplace_back(transformer_block_options{.dim = o.dim, .heads = o.heads, .mlp_ratio = o.mlp_ratio,
                                                      .norm_eps = o.norm_eps, .drop_path = dp,
-                                                     .layer_scale = o.layer_scale},
+                                                     .layer_scale = o.layer_scale, .ffn = o.ffn},
                            gen.fork(100 + uint64_t(i)));
     }
     norm_ = layer_norm<B>(o.dim, o.norm_eps);

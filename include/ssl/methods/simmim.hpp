@@ -137,15 +137,10 @@ class simmim {
     check<shape_error>(x.dim(1) * p * p == head_.out_features(), "simmim: the head predicts ", head_.out_features(),
                        " values per patch but images with ", x.dim(1), " channel(s) give ", x.dim(1) * p * p,
                        " (construct simmim with channels = ", x.dim(1), ")");
-    const patch_mask m = mask_for_step(N, gh, gw, step_);
+    double normaliser = 0;
+    const patch_mask m = step_masks(N, gh, gw, normaliser);
     tensor<cpu> mask(shape{N, L});
     for (int64_t r = 0; r < N * L; ++r) mask[r] = m.hidden[size_t(r)] ? 1.0f : 0.0f;
-    // the denominator: this batch's masked count, or with replicas the global batch's count / W
-    double normaliser = 0;
-    if (replica_.world_size > 1) {
-      const patch_mask all = unit_mask(N * replica_.world_size, gh, gw, unit_options(), step_rng(step_));
-      normaliser = double(all.hidden_count()) / double(replica_.world_size);
-    }
     auto pred = forward(x, m);
     const auto r = loss_(pred.y, targets(x), mask, normaliser);
     backward(pred.saved, r.grad_pred);
@@ -177,6 +172,17 @@ class simmim {
  private:
   unit_mask_options unit_options() const { return {.unit = opt_.mask_unit, .ratio = opt_.mask_ratio}; }
   rng step_rng(int64_t step) const { return rng(opt_.seed, 0x53494d01).fork(uint64_t(step)); }
+  /// This step's masks of this replica's n images and the loss's denominator: 0 (the batch's own
+  /// masked count), or with replicas the global batch's masked count / W, both from one draw of the
+  /// global batch's masks (this replica's rows sliced out: the same rows mask_for_step draws).
+  patch_mask step_masks(int64_t n, int64_t gh, int64_t gw, double& normaliser) const {
+    normaliser = 0;
+    if (replica_.world_size == 1) return mask_for_step(n, gh, gw, step_);
+    const patch_mask all = unit_mask(n * replica_.world_size, gh, gw, unit_options(), step_rng(step_));
+    normaliser = double(all.hidden_count()) / double(replica_.world_size);
+    const auto first = all.hidden.begin() + replica_.first_row(n) * gh * gw;
+    return patch_mask{.batch = n, .tokens = gh * gw, .hidden = std::vector<uint8_t>(first, first + n * gh * gw)};
+  }
   void check_input(const tensor<B>& x) const {
     const int64_t p = encoder_.patch_size();
     check<shape_error>(x.rank() == 4 && x.dim(2) % p == 0 && x.dim(3) % p == 0 && x.dim(2) > 0 && x.dim(3) > 0,

@@ -111,6 +111,16 @@ struct patch_mask {
   }
 };
 
+namespace detail {
+/// order = argsort(noise), noise_i ~ U(0, 1) drawn from g: a uniform random permutation, drawn the way
+/// MAE's random_masking draws it (stable sort: ties keep index order). noise and order have the same size.
+inline void noise_argsort(rng& g, std::vector<float>& noise, std::vector<int32_t>& order) {
+  for (auto& v : noise) v = g.uniform();
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return noise[size_t(a)] < noise[size_t(b)]; });
+}
+}  // namespace detail
+
 /// MAE's random_masking: per sample, uniform noise -> argsort; the first K = int(L (1 - ratio))
 /// patches are kept. ratio in [0, 1); K >= 1. Sample n draws from gen.fork(n): thread-count free.
 /// `first_sample`: the batch's offset in a larger batch drawn with the same gen (a data-parallel
@@ -130,9 +140,7 @@ inline token_mask random_token_mask(int64_t batch, int64_t tokens, float ratio, 
   std::vector<int32_t> order(static_cast<size_t>(tokens));
   for (int64_t n = 0; n < batch; ++n) {
     rng g = gen.fork(uint64_t(first_sample + n));
-    for (auto& v : noise) v = g.uniform();
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return noise[size_t(a)] < noise[size_t(b)]; });
+    detail::noise_argsort(g, noise, order);
     for (int64_t l = 0; l < tokens; ++l) m.restore[size_t(n * tokens + order[size_t(l)])] = int32_t(l);
     for (int64_t k = 0; k < m.kept; ++k) {
       m.keep[size_t(n * m.kept + k)] = order[size_t(k)];

@@ -1,13 +1,18 @@
 #pragma once
 // transformer_block<B>: pre-norm ViT block (timm's Block), x (N, T, D) -> (N, T, D).
 //   x1 = x  + drop_path(ls1(attn(norm1(x))))
-//   y  = x1 + drop_path(ls2(mlp.fc2(gelu(mlp.fc1(norm2(x1))))))     hidden = mlp_ratio * D
+//   y  = x1 + drop_path(ls2(ffn(norm2(x1))))
+// ffn, by transformer_block_options::ffn:
+//   mlp    (timm / DINO / MAE):  mlp.fc2(gelu(mlp.fc1(h))),          fc1 D -> H, fc2 H -> D,  H = mlp_ratio * D
+//   swiglu (DINOv2's SwiGLUFFNFused, its ViT-g):  mlp.w3(silu(a) * b), [a | b] = mlp.w12(h),
+//          w12 D -> 2H, w3 H -> D,  H = (int(2 h / 3) + 7) / 8 * 8, h = int(mlp_ratio D): 2/3 of the MLP's
+//          width rounded up to a multiple of 8, about the MLP's parameter count (D 192, ratio 4: H 512, MLP 768)
 // ls1 / ls2: LayerScale (per-channel gamma, init layer_scale; DINOv2 1e-5) when layer_scale > 0,
 // else the identity (timm / DINO / MAE blocks have none).
-// Backward:  dx1 = dy + norm2^T(fc1^T(gelu'(fc2^T(ls2^T dp^T dy)))),  dx = dx1 + norm1^T(attn^T(ls1^T dp^T dx1)).
-// Names: norm1.*, attn.qkv.*, attn.proj.*, [ls1.gamma], norm2.*, mlp.fc1.*, mlp.fc2.*, [ls2.gamma]
-// (timm / DINO / MAE; DINOv2 for ls1 / ls2). LayerNorm eps 1e-6, exact GELU; linears
-// trunc_normal(std 0.02), biases 0.
+// Backward:  dx1 = dy + norm2^T(ffn^T(ls2^T dp^T dy)),  dx = dx1 + norm1^T(attn^T(ls1^T dp^T dx1)).
+// Names: norm1.*, attn.qkv.*, attn.proj.*, [ls1.gamma], norm2.*, mlp.fc1.* mlp.fc2.* | mlp.w12.* mlp.w3.*,
+// [ls2.gamma] (timm / DINO / MAE; DINOv2 for ls1 / ls2 and w12 / w3). LayerNorm eps 1e-6, exact GELU;
+// linears trunc_normal(std 0.02), biases 0.
 #include <concepts>
 #include <string>
 #include <utility>
@@ -18,12 +23,16 @@
 #include "layer_norm.hpp"
 #include "layer_scale.hpp"
 #include "multi_head_attention.hpp"
+#include "swiglu.hpp"
 #include "../core/profile.hpp"
 #if defined(__CUDACC__)
 #include "../backend/cuda/vit_ops.cuh"  // the tensor<cuda> overloads of the same ops
 #endif
 
 namespace ssl {
+
+/// The block's feed-forward: timm's GELU MLP, or DINOv2's SwiGLU (ffn_layer "swiglufused").
+enum class ffn_kind { mlp, swiglu };
 
 struct transformer_block_options {
   int64_t dim = 192;
@@ -34,6 +43,7 @@ struct transformer_block_options {
   float drop_path = 0.0f;
   float init_std = 0.02f;
   float layer_scale = 0.0f;  // LayerScale init value of both branches (DINOv2: 1e-5); 0: no LayerScale
+  ffn_kind ffn = ffn_kind::mlp;
 };
 
 template <class B = cpu>
@@ -44,8 +54,9 @@ class transformer_block {
     typename layer_norm<B>::saved_type norm1, norm2;
     typename multi_head_attention<B>::saved_type attn;
     typename drop_path<B>::saved_type drop1, drop2;
-    typename linear<B>::saved_type fc1, fc2;
-    typename gelu<B>::saved_type act;
+    typename linear<B>::saved_type fc1, fc2;  // mlp.fc1 / fc2, or mlp.w12 / w3
+    typename gelu<B>::saved_type act;         // ffn_kind::mlp
+    typename swiglu<B>::saved_type glu;       // ffn_kind::swiglu
     typename layer_scale<B>::saved_type ls1, ls2;  // empty without LayerScale
   };
 
@@ -55,7 +66,7 @@ class transformer_block {
         norm1_(o.dim, o.norm_eps),
         attn_({.dim = o.dim, .heads = o.heads, .qkv_bias = o.qkv_bias, .init_std = o.init_std}, gen.fork(0)),
         norm2_(o.dim, o.norm_eps),
-        fc1_(o.dim, hidden_dim(o), true, gen.fork(1)),
+        fc1_(o.dim, o.ffn == ffn_kind::swiglu ? 2 * hidden_dim(o) : hidden_dim(o), true, gen.fork(1)),
         fc2_(hidden_dim(o), o.dim, true, gen.fork(2)),
         drop1_(o.drop_path, gen.fork(3).key()),
         drop2_(o.drop_path, gen.fork(4).key()) {
@@ -79,6 +90,8 @@ class transformer_block {
   multi_head_attention<B>& attn() { return attn_; }
   const multi_head_attention<B>& attn() const { return attn_; }
   bool has_layer_scale() const { return opt_.layer_scale > 0.0f; }
+  /// H, the feed-forward's hidden width: mlp_ratio D for the MLP, DINOv2's rounded 2/3 of it for SwiGLU.
+  int64_t hidden_features() const { return hidden_dim(opt_); }
   /// LayerScale of the attention (ls1) and MLP (ls2) branches; only with options().layer_scale > 0.
   layer_scale<B>& ls1() { return checked_ls(ls1_); }
   layer_scale<B>& ls2() { return checked_ls(ls2_); }
@@ -105,9 +118,17 @@ class transformer_block {
     s.norm2 = std::move(n2.saved);
     auto h = fc1_.forward(std::move(n2.y));
     s.fc1 = std::move(h.saved);
-    auto g = act_.forward(std::move(h.y));
-    s.act = std::move(g.saved);
-    auto m = fc2_.forward(std::move(g.y));
+    tensor<B> hidden;
+    if (opt_.ffn == ffn_kind::swiglu) {
+      auto g = glu_.forward(std::move(h.y));
+      s.glu = std::move(g.saved);
+      hidden = std::move(g.y);
+    } else {
+      auto g = act_.forward(std::move(h.y));
+      s.act = std::move(g.saved);
+      hidden = std::move(g.y);
+    }
+    auto m = fc2_.forward(std::move(hidden));
     s.fc2 = std::move(m.saved);
     if (has_layer_scale()) {
       auto l = ls2_.forward(std::move(m.y));
@@ -128,7 +149,7 @@ class transformer_block {
     tensor<B> g = drop2_.backward(s.drop2, dy);
     if (has_layer_scale()) g = ls2_.backward(s.ls2, g);
     g = fc2_.backward(s.fc2, g);
-    g = fc1_.backward(s.fc1, act_.backward(s.act, g));
+    g = fc1_.backward(s.fc1, opt_.ffn == ffn_kind::swiglu ? glu_.backward(s.glu, g) : act_.backward(s.act, g));
     tensor<B> dx1 = norm2_.backward(s.norm2, g);
     accumulate(dx1, dy);
     g = drop1_.backward(s.drop1, dx1);
@@ -145,7 +166,8 @@ class transformer_block {
     tensor<B> x1 = attn_.infer(norm1_.infer(x), probs);
     if (has_layer_scale()) x1 = ls1_.infer(x1);
     accumulate(x1, x);
-    tensor<B> m = fc2_.infer(act_.infer(fc1_.infer(norm2_.infer(x1))));
+    tensor<B> h = fc1_.infer(norm2_.infer(x1));
+    tensor<B> m = fc2_.infer(opt_.ffn == ffn_kind::swiglu ? glu_.infer(h) : act_.infer(h));
     if (has_layer_scale()) m = ls2_.infer(m);
     accumulate(x1, m);
     return x1;
@@ -156,8 +178,9 @@ class transformer_block {
     attn_.collect(out, join_name(prefix, "attn"));
     if (has_layer_scale()) ls1_.collect(out, join_name(prefix, "ls1"));
     norm2_.collect(out, join_name(prefix, "norm2"));
-    fc1_.collect(out, join_name(prefix, "mlp.fc1"));
-    fc2_.collect(out, join_name(prefix, "mlp.fc2"));
+    const bool glu = opt_.ffn == ffn_kind::swiglu;
+    fc1_.collect(out, join_name(prefix, glu ? "mlp.w12" : "mlp.fc1"));
+    fc2_.collect(out, join_name(prefix, glu ? "mlp.w3" : "mlp.fc2"));
     if (has_layer_scale()) ls2_.collect(out, join_name(prefix, "ls2"));
   }
 
@@ -175,7 +198,9 @@ class transformer_block {
   }
   static int64_t hidden_dim(const transformer_block_options& o) {
     check<value_error>(o.mlp_ratio > 0.0f, "transformer_block: expected mlp_ratio > 0, got ", o.mlp_ratio);
-    return int64_t(double(o.dim) * double(o.mlp_ratio));
+    const int64_t h = int64_t(double(o.dim) * double(o.mlp_ratio));
+    if (o.ffn != ffn_kind::swiglu) return h;
+    return (int64_t(double(2 * h) / 3.0) + 7) / 8 * 8;  // DINOv2's SwiGLUFFNFused: 2/3 H, rounded up to 8
   }
   void check_input(const tensor<B>& x) const {
     check<shape_error>(x.rank() == 3 && x.dim(2) == opt_.dim, "transformer_block(", opt_.dim,
@@ -188,6 +213,7 @@ class transformer_block {
   layer_norm<B> norm2_;
   linear<B> fc1_, fc2_;
   gelu<B> act_;
+  swiglu<B> glu_;
   drop_path<B> drop1_, drop2_;
   layer_scale<B> ls1_, ls2_;  // default-constructed (empty) without LayerScale
 };

@@ -51,9 +51,7 @@ inline patch_mask unit_mask(int64_t batch, int64_t gh, int64_t gw, const unit_ma
   std::vector<int32_t> order(static_cast<size_t>(U));
   for (int64_t n = 0; n < batch; ++n) {
     rng g = gen.fork(uint64_t(first_sample + n));
-    for (auto& v : noise) v = g.uniform();
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return noise[size_t(a)] < noise[size_t(b)]; });
+    detail::noise_argsort(g, noise, order);
     uint8_t* h = m.hidden.data() + n * L;
     for (int64_t k = 0; k < hidden; ++k) {
       const int64_t ur = order[size_t(k)] / uw, uc = order[size_t(k)] % uw;

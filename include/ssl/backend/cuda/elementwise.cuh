@@ -1,6 +1,6 @@
 #pragma once
 // Elementwise device ops: fill / zero, y = a x + b y, x + y, and the activations
-// relu / gelu with the same signatures as backend/cpu/activation.hpp.
+// relu / gelu / swiglu with the same signatures as backend/cpu/activation.hpp.
 #include "../cpu/activation.hpp"  // the CPU reference: both overloads visible together
 #include "buffer.cuh"
 #include "kernels/elementwise.cuh"
@@ -70,6 +70,40 @@ inline tensor<cuda> gelu_forward(const tensor<cuda>& x) { return detail::unary(g
 /// x: the forward input.
 inline tensor<cuda> gelu_backward(const tensor<cuda>& x, const tensor<cuda>& dy) {
   return detail::binary(gpu::kernels::gelu_backward, x, dy, "gelu_backward dy");
+}
+
+/// y = silu(a) * b with [a | b] = x along the last axis: x (..., 2H) -> y (..., H).
+inline tensor<cuda> swiglu_forward(const tensor<cuda>& x) {
+  check<shape_error>(x.rank() >= 1 && x.dim(x.rank() - 1) > 0 && x.dim(x.rank() - 1) % 2 == 0,
+                     "swiglu_forward x: expected a last axis of even length 2H > 0 (the two halves [a | b]), got ",
+                     x.shape());
+  const int64_t H = x.dim(x.rank() - 1) / 2, rows = x.numel() / (2 * H);
+  shape ys = x.shape();
+  ys[-1] = H;
+  tensor<cuda> y(ys);
+  if (y.numel()) {
+    gpu::kernels::swiglu_forward<<<gpu::kernels::grid_for(y.numel()), gpu::kernels::block_size, 0, gpu::stream()>>>(
+        x.data(), y.data(), rows, H);
+    SSL_CUDA_CHECK_LAUNCH("swiglu_forward");
+  }
+  return y;
+}
+/// x: the forward input (..., 2H); dy (..., H) -> dx (..., 2H) = [da | db].
+inline tensor<cuda> swiglu_backward(const tensor<cuda>& x, const tensor<cuda>& dy) {
+  check<shape_error>(x.rank() >= 1 && x.dim(x.rank() - 1) > 0 && x.dim(x.rank() - 1) % 2 == 0,
+                     "swiglu_backward x: expected a last axis of even length 2H > 0 (the two halves [a | b]), got ",
+                     x.shape());
+  const int64_t H = x.dim(x.rank() - 1) / 2, rows = x.numel() / (2 * H);
+  shape ys = x.shape();
+  ys[-1] = H;
+  expect_shape(dy, ys, "swiglu_backward dy");
+  tensor<cuda> dx(x.shape());
+  if (dy.numel()) {
+    gpu::kernels::swiglu_backward<<<gpu::kernels::grid_for(dy.numel()), gpu::kernels::block_size, 0,
+                                    gpu::stream()>>>(x.data(), dy.data(), dx.data(), rows, H);
+    SSL_CUDA_CHECK_LAUNCH("swiglu_backward");
+  }
+  return dx;
 }
 
 }  // namespace ssl::ops

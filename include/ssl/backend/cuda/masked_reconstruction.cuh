@@ -21,8 +21,10 @@ struct masked_reconstruction_device_result {
 inline masked_reconstruction_device_result masked_reconstruction_loss(const tensor<cuda>& pred,
                                                                       const tensor<cuda>& target,
                                                                       const tensor<cpu>& mask, bool norm_pix = true,
-                                                                      float var_eps = 1e-6f, bool absolute = false,
+                                                                      float var_eps = 1e-6f,
+                                                                      reconstruction_error error = reconstruction_error::squared,
                                                                       double normaliser = 0) {
+  const bool absolute = error == reconstruction_error::absolute;
   check<value_error>(var_eps >= 0.0f, "masked_reconstruction var_eps: expected >= 0, got ", var_eps);
   const double mask_sum = losses_detail::masked_reconstruction_normaliser(
       losses_detail::check_masked_reconstruction_inputs(pred.shape(), target.shape(), mask, norm_pix), normaliser);
@@ -54,7 +56,7 @@ inline ops::masked_reconstruction_device_result device_masked_reconstruction(con
                                                                             const tensor<cuda>& target,
                                                                             const tensor<cpu>& mask,
                                                                             double normaliser = 0) {
-  return ops::masked_reconstruction_loss(pred, target, mask, loss.norm_pix(), loss.var_eps(), loss.absolute(),
+  return ops::masked_reconstruction_loss(pred, target, mask, loss.norm_pix(), loss.var_eps(), loss.error(),
                                          normaliser);
 }
 

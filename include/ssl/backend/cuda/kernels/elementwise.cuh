@@ -47,4 +47,24 @@ SSL_KERNEL void gelu_backward(const float* __restrict__ x, const float* __restri
   }
 }
 
+// SwiGLU on rows of [a | b] (rows x 2H) -> y (rows x H): y = silu(a) b, silu(a) = a s(a), s = sigmoid.
+SSL_KERNEL void swiglu_forward(const float* __restrict__ x, float* __restrict__ y, int64_t rows, int64_t H) {
+  SSL_GRID_STRIDE(i, rows * H) {
+    const int64_t r = i / H, j = i - r * H;
+    const float a = x[r * 2 * H + j], b = x[r * 2 * H + H + j];
+    y[i] = a / (1.0f + expf(-a)) * b;
+  }
+}
+// da = dy b s(a) (1 + a (1 - s(a))),  db = dy silu(a); dx rows x 2H = [da | db].
+SSL_KERNEL void swiglu_backward(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ dx,
+                                int64_t rows, int64_t H) {
+  SSL_GRID_STRIDE(i, rows * H) {
+    const int64_t r = i / H, j = i - r * H;
+    const float a = x[r * 2 * H + j], b = x[r * 2 * H + H + j];
+    const float s = 1.0f / (1.0f + expf(-a));
+    dx[r * 2 * H + j] = dy[i] * b * s * (1.0f + a * (1.0f - s));
+    dx[r * 2 * H + H + j] = dy[i] * a * s;
+  }
+}
+
 }  // namespace ssl::gpu::kernels
