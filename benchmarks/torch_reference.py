@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch reference for the benchmark workloads W1..W5 of shared/WORKLOADS.md.
+"""PyTorch reference for the benchmark workloads W1..W5 of shared/WORKLOADS.md and V1 (one ViT-T block).
 
 Prints the same machine-readable lines as the C++ benchmarks:
     RESULT <workload> <metric> <value> [unit]
@@ -116,7 +116,10 @@ class Block(nn.Module):
         q, k, v = qkv[0], qkv[1], qkv[2]
         attn = ((q @ k.transpose(-2, -1)) * (c // h) ** -0.5).softmax(dim=-1)
         x = x + self.proj((attn @ v).transpose(1, 2).reshape(b, t, c))
-        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+        return x + self.ffn(self.norm2(x))
+
+    def ffn(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
 
 
 def init_vit_weights(module):
@@ -414,14 +417,51 @@ def check_blas():
               flush=True)
 
 
-WORKLOADS = {"W1": workload_w1, "W2": workload_w2, "W3": workload_w3, "W4": workload_w4, "W5": workload_w5}
+# ---------------------------------------------------------------- V1 one ViT-T block (benchmarks/vit_block.cpp)
+
+class SwiGLUBlock(Block):
+    """Block with DINOv2's SwiGLU feed-forward: w3(silu(x1) * x2), (x1, x2) = w12(h).chunk(2, -1)."""
+
+    def __init__(self, dim, heads, hidden):
+        super().__init__(dim, heads)
+        del self.fc1, self.fc2
+        self.w12 = nn.Linear(dim, 2 * hidden)
+        self.w3 = nn.Linear(hidden, dim)
+
+    def ffn(self, x):
+        x1, x2 = self.w12(x).chunk(2, dim=-1)
+        return self.w3(F.silu(x1) * x2)
+
+
+def workload_v1(args):
+    """One ViT-T block forward + backward (dx and every weight gradient) on (256, 50, 192) tokens,
+    GELU MLP (V1) and SwiGLU with DINOv2's width 512 (V1_swiglu)."""
+    torch.manual_seed(0)
+    x = torch.randn(256, 50, 192, requires_grad=True)
+    dy = 1e-3 * torch.randn(256, 50, 192)
+    for name, block in [("V1", Block(192, 3)), ("V1_swiglu", SwiGLUBlock(192, 3, 512))]:
+        init_vit_weights(block)
+
+        def step():
+            block.zero_grad(set_to_none=True)
+            x.grad = None
+            block(x).backward(dy)
+
+        s = time_steps(step, args.warmup, args.steps)
+        describe(f"{name} ViT-T block forward + backward", s)
+        report(name, "ms_per_step", statistics.median(s) * 1e3, "ms")
+        report(name, "img_per_s", 256 / statistics.median(s), "img/s")
+
+
+WORKLOADS = {"W1": workload_w1, "W2": workload_w2, "W3": workload_w3, "W4": workload_w4, "W5": workload_w5,
+             "V1": workload_v1}
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workloads", default="W1,W2,W3,W4,W5", help="comma-separated subset of W1..W5")
-    p.add_argument("--steps", type=int, default=20, help="timed training steps for W1-W3 (default 20)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed warm-up steps for W1-W3 (default 3)")
+    p.add_argument("--workloads", default="W1,W2,W3,W4,W5", help="comma-separated subset of W1..W5, V1")
+    p.add_argument("--steps", type=int, default=20, help="timed training steps for W1-W3, V1 (default 20)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed warm-up steps for W1-W3, V1 (default 3)")
     p.add_argument("--knn-repeats", type=int, default=3, help="timed end-to-end kNN runs for W5 (default 3)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=256, help="W1 only: images per step (scaling table; default 256)")
