@@ -41,8 +41,9 @@ int main(int argc, char** argv) {
   if (!checkpoint.empty()) {
     backbone = ssl_example::load_vit_backbone(checkpoint, seed);
     const vit_options& vo = backbone.options();
-    std::printf("loaded the teacher backbone from %s (%lld registers%s)\n", checkpoint.c_str(),
-                (long long)vo.registers, vo.layer_scale > 0 ? ", LayerScale" : "");
+    std::printf("loaded the teacher backbone from %s (%lld registers%s%s)\n", checkpoint.c_str(),
+                (long long)vo.registers, vo.layer_scale > 0 ? ", LayerScale" : "",
+                vo.ffn == ffn_kind::swiglu ? ", SwiGLU" : "");
   } else {
     const auto train = data::load_fashion_mnist(data::split::train, data_dir);
     dino_method<vit<>> method(vit<>(vit_options::tiny4(), rng(seed)),
