@@ -5,7 +5,8 @@
 // Step = zero grads + forward + backward of a random cotangent (no optimiser). Median ms over
 // --steps timed steps after --warmup; img/s = batch / step. benchmarks/torch_reference.py V1 runs
 // the same blocks in PyTorch; scripts/bench --workloads V1 prints both and the ratio.
-//   vit_block [--batch 256] [--steps 20] [--warmup 3] [--threads 2] [--samples]
+//   vit_block [--batch 256] [--steps 20] [--warmup 3] [--threads 2] [--samples] [--profile]
+// --profile (with -DSSL_PROFILE, best with --threads 1): the scoped CPU timers of each block's step.
 #include <ssl/ssl.hpp>
 
 #include "bench_util.hpp"
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
     ssl_bench::report_step_timing(glu ? "V1_swiglu" : "V1",
                                   glu ? "V1 ViT-T block, SwiGLU feed-forward (H 512)" : "V1 ViT-T block, GELU MLP (H 768)",
                                   B, 256, t, a.flag("--samples"));
+    if (a.flag("--profile")) ssl_bench::print_scoped_profile(steps, step);  // built with -DSSL_PROFILE
   }
   return 0;
 }
