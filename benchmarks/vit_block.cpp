@@ -5,13 +5,50 @@
 // Step = zero grads + forward + backward of a random cotangent (no optimiser). Median ms over
 // --steps timed steps after --warmup; img/s = batch / step. benchmarks/torch_reference.py V1 runs
 // the same blocks in PyTorch; scripts/bench --workloads V1 prints both and the ratio.
-//   vit_block [--batch 256] [--steps 20] [--warmup 3] [--threads 2] [--samples] [--profile]
+//   vit_block [--batch 256] [--steps 20] [--warmup 3] [--threads 2] [--samples] [--profile] [--split]
 // --profile (with -DSSL_PROFILE, best with --threads 1): the scoped CPU timers of each block's step.
+// --split: the attention core and the four linears timed apart (GFLOP/s of each group).
 #include <ssl/ssl.hpp>
 
 #include "bench_util.hpp"
 
 using namespace ssl;
+
+namespace {
+/// --split: the block's two groups of products timed apart at the same shapes: the attention core
+/// (ops::attention_forward + backward: 6 products of 50 x 50 x 64 per (sample, head), 1.47 GFLOP)
+/// and the four linears' forward + backward (qkv, proj, fc1, fc2 on 12,800 tokens, 34.0 GFLOP).
+void split_gemm_time(const tensor<cpu>& x, const tensor<cpu>& dy, int steps) {
+  const int64_t N = x.dim(0), T = x.dim(1), D = x.dim(2), H = 3;
+  rng g(2);
+  tensor<cpu> qkv(shape{N, T, 3 * D}), hidden(shape{N, T, 4 * D}), probs;
+  for (int64_t i = 0; i < qkv.numel(); ++i) qkv[i] = g.normal();
+  for (int64_t i = 0; i < hidden.numel(); ++i) hidden[i] = g.normal();
+  const float scale = 1.0f / std::sqrt(float(D / H));
+  const auto ta = ssl_bench::time_repeats(
+      [&] { ops::attention_backward(qkv, probs, H, scale, ops::attention_forward(qkv, H, scale, &probs)); }, 1, steps,
+      0.0, steps);
+  linear<> qkv_l(D, 3 * D, true, rng(1)), proj(D, D, true, rng(2)), fc1(D, 4 * D, true, rng(3)), fc2(4 * D, D, true, rng(4));
+  const auto tl = ssl_bench::time_repeats(
+      [&] {
+        auto a = qkv_l.forward(x);
+        qkv_l.backward(a.saved, a.y);
+        auto b = proj.forward(x);
+        proj.backward(b.saved, dy);
+        auto c = fc1.forward(x);
+        fc1.backward(c.saved, c.y);
+        auto d = fc2.forward(hidden);
+        fc2.backward(d.saved, dy);
+      },
+      1, steps, 0.0, steps);
+  const double attn_flop = double(N) * H * 6 * 2 * T * T * (D / H);
+  const double linear_flop = 3.0 * 2 * double(N * T) * (D * 3 * D + D * D + 2 * D * 4 * D);
+  ssl_bench::describe("attention core fwd+bwd", ta);
+  ssl_bench::describe("four linears fwd+bwd", tl);
+  std::printf("# attention core %.2f GFLOP at %.1f GFLOP/s, linears %.2f GFLOP at %.1f GFLOP/s\n", attn_flop * 1e-9,
+              attn_flop * 1e-9 / ta.median, linear_flop * 1e-9, linear_flop * 1e-9 / tl.median);
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   const ssl_bench::args a{argc, argv};
@@ -38,5 +75,6 @@ int main(int argc, char** argv) {
                                   B, 256, t, a.flag("--samples"));
     if (a.flag("--profile")) ssl_bench::print_scoped_profile(steps, step);  // built with -DSSL_PROFILE
   }
+  if (a.flag("--split")) split_gemm_time(x, dy, steps);
   return 0;
 }
