@@ -11,6 +11,23 @@
 using namespace ssl;
 using namespace ssl_cuda_test;  // random, rel_diff and the helpers of method_parity.cuh
 
+namespace {
+/// One token path of vit<cpu> and vit<cuda> with the same weights, forward and backward of the
+/// cotangent dy: outputs, input gradients and every parameter gradient compared. path(encoder, x)
+/// runs the path's forward_tokens; returns the host output.
+template <class Path>
+tensor<cpu> expect_token_path_parity(vit<cpu>& host, vit<cuda>& dev, const param_pair& ps, const tensor<cpu>& x,
+                                     const tensor<cpu>& dy, Path&& path) {
+  zero_gradients(ps);
+  auto h = path(host, x);
+  auto d = path(dev, to_device(x));
+  CHECK(rel_diff(d.y, h.y) < 1e-4);
+  CHECK(rel_diff(dev.backward_tokens(d.saved, to_device(dy)), host.backward_tokens(h.saved, dy)) < 2e-3);
+  expect_close_gradients(ps);
+  return h.y;
+}
+}  // namespace
+
 TEST_CASE("cuda: insert_tokens / remove_tokens / scale_channels (+ backward) match the CPU") {
   SSL_REQUIRE_CUDA_DEVICE();
   const int64_t N = 5, T = 17, D = 40, R = 4;
@@ -68,24 +85,15 @@ TEST_CASE("cuda: vit<cuda> with 4 registers and LayerScale matches vit<cpu> (all
     CHECK(a.shape() == shape{N, 2, 1 + L});
     CHECK(rel_diff(dev.cls_attention(to_device(x)), a) < 1e-4);
     const tensor<cpu> dy = random(shape{N, 1 + L, 32}, 33);
-    zero_gradients(ps);
-    auto h = host.forward_tokens(x);
-    auto d = dev.forward_tokens(to_device(x));
-    CHECK(rel_diff(d.y, h.y) < 1e-4);
-    CHECK(rel_diff(dev.backward_tokens(d.saved, to_device(dy)), host.backward_tokens(h.saved, dy)) < 2e-3);
-    expect_close_gradients(ps);
+    expect_token_path_parity(host, dev, ps, x, dy, [](auto& enc, const auto& in) { return enc.forward_tokens(in); });
     CHECK(host.register_tokens().grad.vec().squaredNorm() > 0.0f);
   }
   SECTION("MAE: [CLS] + the visible quarter of the patches") {
     const token_mask m = random_token_mask(N, L, 0.75f, rng(9));
     const tensor<cpu> dy = random(shape{N, 1 + m.kept, 32}, 34);
-    zero_gradients(ps);
-    auto h = host.forward_tokens(x, &m);
-    auto d = dev.forward_tokens(to_device(x), &m);
-    CHECK(rel_diff(d.y, h.y) < 1e-4);
-    CHECK(rel_diff(dev.infer_tokens(to_device(x), &m), h.y) < 1e-4);
-    CHECK(rel_diff(dev.backward_tokens(d.saved, to_device(dy)), host.backward_tokens(h.saved, dy)) < 2e-3);
-    expect_close_gradients(ps);
+    const tensor<cpu> y = expect_token_path_parity(
+        host, dev, ps, x, dy, [&](auto& enc, const auto& in) { return enc.forward_tokens(in, &m); });
+    CHECK(rel_diff(dev.infer_tokens(to_device(x), &m), y) < 1e-4);
   }
   SECTION("iBOT: every third patch replaced by the mask token") {
     host.mask_token().value = random(shape{1, 32}, 30, -0.5f, 0.5f);
@@ -93,12 +101,8 @@ TEST_CASE("cuda: vit<cuda> with 4 registers and LayerScale matches vit<cpu> (all
     patch_mask pm{.batch = N, .tokens = L, .hidden = std::vector<uint8_t>(size_t(N * L), 0)};
     for (int64_t i = 0; i < N * L; i += 3) pm.hidden[size_t(i)] = 1;
     const tensor<cpu> dy = random(shape{N, 1 + L, 32}, 35);
-    zero_gradients(ps);
-    auto h = host.forward_tokens(x, nullptr, &pm);
-    auto d = dev.forward_tokens(to_device(x), nullptr, &pm);
-    CHECK(rel_diff(d.y, h.y) < 1e-4);
-    CHECK(rel_diff(dev.backward_tokens(d.saved, to_device(dy)), host.backward_tokens(h.saved, dy)) < 2e-3);
-    expect_close_gradients(ps);
+    expect_token_path_parity(host, dev, ps, x, dy,
+                             [&](auto& enc, const auto& in) { return enc.forward_tokens(in, nullptr, &pm); });
   }
 }
 
@@ -113,11 +117,6 @@ TEST_CASE("cuda: vit<cuda> with DINOv2's SwiGLU blocks matches vit<cpu> (tokens,
   const tensor<cpu> x = random(shape{3, 1, 28, 28}, 36, 0.0f, 1.0f);
   CHECK(rel_diff(dev.infer_tokens(to_device(x)), host.infer_tokens(x)) < 1e-4);
   const tensor<cpu> dy = random(shape{3, 50, 32}, 37);
-  zero_gradients(ps);
-  auto h = host.forward_tokens(x);
-  auto d = dev.forward_tokens(to_device(x));
-  CHECK(rel_diff(d.y, h.y) < 1e-4);
-  CHECK(rel_diff(dev.backward_tokens(d.saved, to_device(dy)), host.backward_tokens(h.saved, dy)) < 2e-3);
-  expect_close_gradients(ps);
+  expect_token_path_parity(host, dev, ps, x, dy, [](auto& enc, const auto& in) { return enc.forward_tokens(in); });
   CHECK(host.block(1).hidden_features() == 88);  // (int(256 / 3) + 7) / 8 * 8
 }
