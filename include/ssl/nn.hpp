@@ -6,6 +6,7 @@
 #include "nn/init.hpp"
 #include "nn/linear.hpp"
 #include "nn/relu.hpp"
+#include "nn/saved_input_activation.hpp"
 #include "nn/gelu.hpp"
 #include "nn/swiglu.hpp"
 #include "nn/flatten.hpp"

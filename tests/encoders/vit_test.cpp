@@ -123,5 +123,4 @@ TEST_CASE("vit rejects bad images and configurations with typed errors") {
   } catch (const ssl::shape_error& e) {
     CHECK(std::string(e.what()).find("(1, 3, 28, 28)") != std::string::npos);
   }
-  CHECK(ssl::parameter_count(*new ssl::vit<>(ssl::vit_options::small(32, 4, 3))) > 21000000);
 }

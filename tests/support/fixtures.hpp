@@ -10,9 +10,12 @@
 
 namespace ssl_test {
 
+/// tests/fixtures of this source tree, or $SSL_FIXTURE_DIR (support/fixture_dir.cpp).
+const char* fixture_dir();
+
 class fixture {
  public:
-  explicit fixture(const std::string& relpath) : path_(std::string(SSL_FIXTURE_DIR) + "/" + relpath) {
+  explicit fixture(const std::string& relpath) : path_(std::string(fixture_dir()) + "/" + relpath) {
     std::ifstream in(path_);
     if (!in) throw ssl::io_error("fixture not found: " + path_ + " (run scripts/make_fixtures.py)");
     in >> j_;

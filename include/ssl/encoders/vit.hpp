@@ -75,6 +75,48 @@ struct vit_options {
   static vit_options small(int64_t image_size, int64_t patch, int64_t in_channels = 3) {
     return {.image_size = image_size, .patch = patch, .in_channels = in_channels, .dim = 384, .depth = 12, .heads = 6};
   }
+  /// ViT-Base (D 768, depth 12, 12 heads) and ViT-Large (D 1024, depth 24, 16 heads): timm's
+  /// vit_base_patch16_224 / vit_large_patch16_224 backbones at (224, 16, 3).
+  static vit_options base(int64_t image_size, int64_t patch, int64_t in_channels = 3) {
+    return {.image_size = image_size, .patch = patch, .in_channels = in_channels, .dim = 768, .depth = 12, .heads = 12};
+  }
+  static vit_options large(int64_t image_size, int64_t patch, int64_t in_channels = 3) {
+    return {.image_size = image_size, .patch = patch, .in_channels = in_channels, .dim = 1024, .depth = 24, .heads = 16};
+  }
+  /// DINOv2's ViT-g (its vit_giant2): D 1536, depth 40, 24 heads, SwiGLU feed-forward (width 4096),
+  /// with DINOv2's training additions (with_dinov2). The release uses patch 14 at 518 (37 x 37 grid).
+  static vit_options dinov2_giant(int64_t image_size, int64_t patch = 14, int64_t in_channels = 3,
+                                  int64_t registers = 0) {
+    vit_options o{.image_size = image_size, .patch = patch, .in_channels = in_channels, .dim = 1536, .depth = 40,
+                  .heads = 24, .ffn = ffn_kind::swiglu};
+    return o.with_dinov2(registers);
+  }
+  /// These options with DINOv2's training additions: LayerScale initialised at 1e-5 in every block, a
+  /// mask token for the iBOT patch loss, and `registers` register tokens (Darcet et al.: 4; 0: none).
+  vit_options with_dinov2(int64_t register_tokens = 0) const {
+    vit_options o = *this;
+    o.layer_scale = 1e-5f;
+    o.mask_token = true;
+    o.registers = register_tokens;
+    return o;
+  }
+  /// The number of values ssl::parameter_count gives a vit built from these options, without
+  /// building it (ViT-g holds 1.1e9): patch embedding, [CLS], the position table (the frozen
+  /// sin-cos one included), registers, mask token, the blocks and the final norm.
+  int64_t parameter_count() const {
+    const int64_t D = dim, g = image_size / patch;
+    return (in_channels * patch * patch * D + D)  // patch_embed.proj
+           + D                                     // cls_token
+           + (g * g + 1) * D                       // pos_embed ([CLS] row included)
+           + registers * D + (mask_token ? D : 0)  // register tokens, mask token
+           + depth * block_options(0).parameter_count() + 2 * D;  // blocks, norm
+  }
+  /// The options of block i (stochastic depth grows linearly to drop_path at the last block).
+  transformer_block_options block_options(int64_t i) const {
+    const float dp = depth > 1 ? drop_path * float(i) / float(depth - 1) : drop_path;
+    return {.dim = dim, .heads = heads, .mlp_ratio = mlp_ratio, .norm_eps = norm_eps, .drop_path = dp,
+            .layer_scale = layer_scale, .ffn = ffn};
+  }
 };
 
 template <class B = cpu>
@@ -100,13 +142,7 @@ class vit {
     init::trunc_normal(cls_.value, cls_gen, 0.02f);
     const int64_t g = o.image_size / o.patch;
     pos_ = pos_embed<B>({.grid_h = g, .grid_w = g, .dim = o.dim, .kind = o.pos}, gen.fork(2));
-    for (int64_t i = 0; i < o.depth; ++i) {
-      const float dp = o.depth > 1 ? o.drop_path * float(i) / float(o.depth - 1) : o.drop_path;
-      blocks_.emplace_back(transformer_block_options{.dim = o.dim, .heads = o.heads, .mlp_ratio = o.mlp_ratio,
-                                                     .norm_eps = o.norm_eps, .drop_path = dp,
-                                                     .layer_scale = o.layer_scale, .ffn = o.ffn},
-                           gen.fork(100 + uint64_t(i)));
-    }
+    for (int64_t i = 0; i < o.depth; ++i) blocks_.emplace_back(o.block_options(i), gen.fork(100 + uint64_t(i)));
     norm_ = layer_norm<B>(o.dim, o.norm_eps);
     pool_ = o.pool;
     if (o.mask_token) mask_ = parameter<B>(shape{1, o.dim}, param_kind::weight);  // zeros

@@ -107,13 +107,7 @@ class simmim {
   /// its mask token. mask: for the N images of x's grid.
   output<forward_state, B> forward(const tensor<B>& x, const patch_mask& mask) {
     check_input(x);
-    output<forward_state, B> out;
-    auto t = encoder_.forward_tokens(x, nullptr, &mask);  // (N, 1 + L, D)
-    out.saved.encoder = std::move(t.saved);
-    auto h = head_.forward(ops::slice_tokens(t.y, 1, t.y.dim(1) - 1));  // patches only
-    out.saved.head = std::move(h.saved);
-    out.y = std::move(h.y);
-    return out;
+    return forward_unchecked(x, mask);
   }
 
   /// Backward of forward: dpred (N, L, C p p) -> dx; accumulates encoder (mask token included) and head grads.
@@ -134,14 +128,11 @@ class simmim {
     const tensor<B>& x = views[0];
     check_input(x);
     const int64_t p = encoder_.patch_size(), N = x.dim(0), gh = x.dim(2) / p, gw = x.dim(3) / p, L = gh * gw;
-    check<shape_error>(x.dim(1) * p * p == head_.out_features(), "simmim: the head predicts ", head_.out_features(),
-                       " values per patch but images with ", x.dim(1), " channel(s) give ", x.dim(1) * p * p,
-                       " (construct simmim with channels = ", x.dim(1), ")");
     double normaliser = 0;
     const patch_mask m = step_masks(N, gh, gw, normaliser);
     tensor<cpu> mask(shape{N, L});
     for (int64_t r = 0; r < N * L; ++r) mask[r] = m.hidden[size_t(r)] ? 1.0f : 0.0f;
-    auto pred = forward(x, m);
+    auto pred = forward_unchecked(x, m);
     const auto r = loss_(pred.y, targets(x), mask, normaliser);
     backward(pred.saved, r.grad_pred);
     // Read last: on the GPU the whole step is queued before the host waits for the loss.
@@ -183,11 +174,25 @@ class simmim {
     const auto first = all.hidden.begin() + replica_.first_row(n) * gh * gw;
     return patch_mask{.batch = n, .tokens = gh * gw, .hidden = std::vector<uint8_t>(first, first + n * gh * gw)};
   }
+  /// Images (N, C, H, W), H and W multiples of the patch size, C the channels the head predicts.
   void check_input(const tensor<B>& x) const {
     const int64_t p = encoder_.patch_size();
     check<shape_error>(x.rank() == 4 && x.dim(2) % p == 0 && x.dim(3) % p == 0 && x.dim(2) > 0 && x.dim(3) > 0,
                        "simmim: expected images (N, C, H, W) with H, W multiples of the patch size ", p, ", got ",
                        x.shape());
+    check<shape_error>(x.dim(1) * p * p == head_.out_features(), "simmim: the head predicts ", head_.out_features(),
+                       " values per patch but images with ", x.dim(1), " channel(s) give ", x.dim(1) * p * p,
+                       " (construct simmim with channels = ", x.dim(1), ")");
+  }
+  /// forward without check_input (train_step has checked x already).
+  output<forward_state, B> forward_unchecked(const tensor<B>& x, const patch_mask& mask) {
+    output<forward_state, B> out;
+    auto t = encoder_.forward_tokens(x, nullptr, &mask);  // (N, 1 + L, D)
+    out.saved.encoder = std::move(t.saved);
+    auto h = head_.forward(ops::slice_tokens(t.y, 1, t.y.dim(1) - 1));  // patches only
+    out.saved.head = std::move(h.saved);
+    out.y = std::move(h.y);
+    return out;
   }
 
   E encoder_;

@@ -44,6 +44,22 @@ struct transformer_block_options {
   float init_std = 0.02f;
   float layer_scale = 0.0f;  // LayerScale init value of both branches (DINOv2: 1e-5); 0: no LayerScale
   ffn_kind ffn = ffn_kind::mlp;
+
+  /// The feed-forward's hidden width H: dim mlp_ratio (timm's MLP), or for SwiGLU DINOv2's
+  /// SwiGLUFFNFused width (int(2 h / 3) + 7) / 8 * 8 of h = dim mlp_ratio.
+  int64_t hidden_features() const {
+    check<value_error>(mlp_ratio > 0.0f, "transformer_block: expected mlp_ratio > 0, got ", mlp_ratio);
+    const int64_t h = int64_t(double(dim) * double(mlp_ratio));
+    if (ffn != ffn_kind::swiglu) return h;
+    return (int64_t(double(2 * h) / 3.0) + 7) / 8 * 8;
+  }
+  /// Parameters of one block built from these options: two norms, qkv, proj, the feed-forward
+  /// (fc1 D -> H, or w12 D -> 2H, then H -> D) and LayerScale's two D vectors when on.
+  int64_t parameter_count() const {
+    const int64_t D = dim, H = hidden_features(), fc1_out = ffn == ffn_kind::swiglu ? 2 * H : H;
+    return 2 * 2 * D + (D * 3 * D + (qkv_bias ? 3 * D : 0)) + (D * D + D) + (D * fc1_out + fc1_out) + (H * D + D) +
+           (layer_scale > 0.0f ? 2 * D : 0);
+  }
 };
 
 template <class B = cpu>
@@ -196,12 +212,7 @@ class transformer_block {
     check<value_error>(has_layer_scale(), "transformer_block: built without LayerScale (options().layer_scale = 0)");
     return ls;
   }
-  static int64_t hidden_dim(const transformer_block_options& o) {
-    check<value_error>(o.mlp_ratio > 0.0f, "transformer_block: expected mlp_ratio > 0, got ", o.mlp_ratio);
-    const int64_t h = int64_t(double(o.dim) * double(o.mlp_ratio));
-    if (o.ffn != ffn_kind::swiglu) return h;
-    return (int64_t(double(2 * h) / 3.0) + 7) / 8 * 8;  // DINOv2's SwiGLUFFNFused: 2/3 H, rounded up to 8
-  }
+  static int64_t hidden_dim(const transformer_block_options& o) { return o.hidden_features(); }
   void check_input(const tensor<B>& x) const {
     check<shape_error>(x.rank() == 3 && x.dim(2) == opt_.dim, "transformer_block(", opt_.dim,
                        "): expected tokens (N, T, ", opt_.dim, "), got ", x.shape());

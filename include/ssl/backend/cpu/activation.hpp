@@ -77,11 +77,14 @@ inline tensor<cpu> gelu_backward(const tensor<cpu>& x, const tensor<cpu>& dy) {
 }
 
 namespace detail {
-/// Rows of a (..., 2H) swiglu input, checked: a non-empty last axis of even length.
-inline int64_t swiglu_rows(const tensor<cpu>& x, const char* what) {
-  check<shape_error>(x.rank() >= 1 && x.dim(x.rank() - 1) > 0 && x.dim(x.rank() - 1) % 2 == 0, what,
-                     ": expected a last axis of even length 2H > 0 (the two halves [a | b]), got ", x.shape());
-  return x.numel() / x.dim(x.rank() - 1);
+/// The output shape (..., H) of a swiglu input of shape x (..., 2H), checked: a non-empty last
+/// axis of even length. Both backends' swiglu_forward / swiglu_backward call it.
+inline shape swiglu_output_shape(const shape& x, const char* what) {
+  check<shape_error>(x.rank() >= 1 && x[-1] > 0 && x[-1] % 2 == 0, what,
+                     ": expected a last axis of even length 2H > 0 (the two halves [a | b]), got ", x);
+  shape y = x;
+  y[-1] = x[-1] / 2;
+  return y;
 }
 /// Calls f(row_begin, row_end) over blocks of about elementwise_block floats.
 template <class F>
@@ -94,10 +97,8 @@ inline void for_each_row_block(int64_t rows, int64_t row_len, F&& f) {
 /// y = silu(a) * b with [a | b] = x along the last axis: x (..., 2H) -> y (..., H).
 inline tensor<cpu> swiglu_forward(const tensor<cpu>& x) {
   SSL_PROFILE_SCOPE("swiglu");
-  const int64_t rows = detail::swiglu_rows(x, "swiglu_forward x");
-  const int64_t H = x.dim(x.rank() - 1) / 2;
-  shape ys = x.shape();
-  ys[-1] = H;
+  const shape ys = detail::swiglu_output_shape(x.shape(), "swiglu_forward x");
+  const int64_t H = ys[-1], rows = x.numel() / (2 * H);
   tensor<cpu> y(ys);
   const float* xd = x.data();
   float* yd = y.data();
@@ -113,10 +114,8 @@ inline tensor<cpu> swiglu_forward(const tensor<cpu>& x) {
 /// x: the forward input (..., 2H); dy (..., H) -> dx (..., 2H) = [da | db].
 inline tensor<cpu> swiglu_backward(const tensor<cpu>& x, const tensor<cpu>& dy) {
   SSL_PROFILE_SCOPE("swiglu");
-  const int64_t rows = detail::swiglu_rows(x, "swiglu_backward x");
-  const int64_t H = x.dim(x.rank() - 1) / 2;
-  shape ys = x.shape();
-  ys[-1] = H;
+  const shape ys = detail::swiglu_output_shape(x.shape(), "swiglu_backward x");
+  const int64_t H = ys[-1], rows = x.numel() / (2 * H);
   expect_shape(dy, ys, "swiglu_backward dy");
   tensor<cpu> dx(x.shape());
   const float *xd = x.data(), *g = dy.data();

@@ -74,12 +74,8 @@ inline tensor<cuda> gelu_backward(const tensor<cuda>& x, const tensor<cuda>& dy)
 
 /// y = silu(a) * b with [a | b] = x along the last axis: x (..., 2H) -> y (..., H).
 inline tensor<cuda> swiglu_forward(const tensor<cuda>& x) {
-  check<shape_error>(x.rank() >= 1 && x.dim(x.rank() - 1) > 0 && x.dim(x.rank() - 1) % 2 == 0,
-                     "swiglu_forward x: expected a last axis of even length 2H > 0 (the two halves [a | b]), got ",
-                     x.shape());
-  const int64_t H = x.dim(x.rank() - 1) / 2, rows = x.numel() / (2 * H);
-  shape ys = x.shape();
-  ys[-1] = H;
+  const shape ys = detail::swiglu_output_shape(x.shape(), "swiglu_forward x");  // backend/cpu/activation.hpp
+  const int64_t H = ys[-1], rows = x.numel() / (2 * H);
   tensor<cuda> y(ys);
   if (y.numel()) {
     gpu::kernels::swiglu_forward<<<gpu::kernels::grid_for(y.numel()), gpu::kernels::block_size, 0, gpu::stream()>>>(
@@ -90,12 +86,8 @@ inline tensor<cuda> swiglu_forward(const tensor<cuda>& x) {
 }
 /// x: the forward input (..., 2H); dy (..., H) -> dx (..., 2H) = [da | db].
 inline tensor<cuda> swiglu_backward(const tensor<cuda>& x, const tensor<cuda>& dy) {
-  check<shape_error>(x.rank() >= 1 && x.dim(x.rank() - 1) > 0 && x.dim(x.rank() - 1) % 2 == 0,
-                     "swiglu_backward x: expected a last axis of even length 2H > 0 (the two halves [a | b]), got ",
-                     x.shape());
-  const int64_t H = x.dim(x.rank() - 1) / 2, rows = x.numel() / (2 * H);
-  shape ys = x.shape();
-  ys[-1] = H;
+  const shape ys = detail::swiglu_output_shape(x.shape(), "swiglu_backward x");
+  const int64_t H = ys[-1], rows = x.numel() / (2 * H);
   expect_shape(dy, ys, "swiglu_backward dy");
   tensor<cuda> dx(x.shape());
   if (dy.numel()) {
