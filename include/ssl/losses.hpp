@@ -11,6 +11,7 @@
 #include "losses/koleo.hpp"
 #include "losses/masked_reconstruction.hpp"
 #include "losses/moco.hpp"
+#include "losses/densecl.hpp"
 #include "losses/msn.hpp"
 #include "losses/nt_xent.hpp"
 #include "losses/simsiam.hpp"

@@ -5,6 +5,7 @@
 #include "methods/byol.hpp"
 #include "methods/joint_embedding.hpp"
 #include "methods/moco.hpp"
+#include "methods/densecl.hpp"
 #include "methods/rotation.hpp"
 #include "methods/jigsaw.hpp"
 #include "methods/colorization.hpp"
